@@ -1,0 +1,1 @@
+"""The `uoom` command line: daemons as top-level verbs, admin work grouped by noun."""

@@ -1,0 +1,3 @@
+from commands.main import app
+
+app(prog_name="uoom")

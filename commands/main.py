@@ -1,0 +1,27 @@
+"""The root `uoom` app. Sub-apps import their heavy libraries inside each command."""
+
+from __future__ import annotations
+
+import typer
+
+from commands import config_cmd, migrate_cmd, seed_cmd, stack_cmd, up_cmd
+
+app = typer.Typer(
+    name="uoom",
+    help=(
+        "Operator toolkit of the uoom order platform.\n\n"
+        "Exit codes: 0 ok, 1 a problem found or an operation failed, 2 a usage error."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(stack_cmd.app, name="stack")
+app.add_typer(migrate_cmd.app, name="migrate")
+app.add_typer(seed_cmd.app, name="seed")
+app.command("config")(config_cmd.show_config)
+app.command("up")(up_cmd.up)
+
+
+def main() -> None:
+    app(prog_name="uoom")

@@ -1,0 +1,70 @@
+"""Shared fixtures. Services are real: the session starts the local stack if it is not up and
+stops again only what it started, so a plain `pytest` works on a fresh machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests get their own database so a developer's data survives a test run.
+os.environ.setdefault("UOOM_DATABASE_URL", "postgresql://uoom@127.0.0.1:5432/uoom_test")
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("UOOM_HOME", str(REPO / ".uoom"))
+
+
+@pytest.fixture(scope="session")
+def settings():  # type: ignore[no-untyped-def]
+    from uoom.config import Settings
+
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings):  # type: ignore[no-untyped-def]
+    """The real local stack, migrated and provisioned."""
+    from uoom import migrate
+    from uoom.provision import provision
+    from uoom.stack import Stack
+
+    local = Stack(settings)
+    before = asyncio.run(local.status())
+    asyncio.run(local.up())
+    asyncio.run(migrate.up(settings.database_url.get_secret_value()))
+    asyncio.run(provision(settings))
+    yield local
+    started_here = [s.name for s in before if not s.up]
+    if started_here and os.environ.get("UOOM_KEEP_STACK") != "1":
+        local.down(started_here)
+
+
+@pytest.fixture
+async def scratch_dsn(stack, settings) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty database for one test, dropped afterwards."""
+    import asyncpg
+
+    base = settings.database_url.get_secret_value().rsplit("/", 1)[0]
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{base}/postgres")
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Iterator[Path]:
+    """The project's migrations in a folder a test may edit."""
+    from uoom.migrate import MIGRATIONS_DIR
+
+    target = tmp_path / "migrations"
+    target.mkdir()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (target / path.name).write_text(path.read_text())
+    yield target

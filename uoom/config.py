@@ -1,0 +1,119 @@
+"""Settings from `UOOM_*` environment variables, a `.env` file, and the seed's own names."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _seed_name(name: str, *more: str) -> AliasChoices:
+    """Accept the seed's variable name as well as the UOOM_ one."""
+    return AliasChoices(f"UOOM_{name}", name, *more)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="UOOM_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    home: Path = Field(Path(".uoom"), description="Local stack: data, logs, pid files, jars")
+    debug: bool = Field(False, description="Show tracebacks instead of one-line errors")
+
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://uoom@127.0.0.1:5432/uoom"),
+        description="PostgreSQL (write side) DSN",
+    )
+    database_pool_size: int = Field(10, ge=1, description="asyncpg pool size per process")
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_topic: str = Field("uoom.order-events", description="Order events topic")
+    kafka_dlq_topic: str = Field("uoom.order-events.dlq", description="Dead-letter topic")
+    kafka_partitions: int = Field(6, ge=1, description="Partitions when uoom creates the topics")
+
+    dynamodb_endpoint: str = Field(
+        "http://127.0.0.1:8000",
+        validation_alias=_seed_name("DYNAMODB_ENDPOINT"),
+        description="DynamoDB endpoint; empty for AWS itself",
+    )
+    dax_endpoint: str = Field(
+        "",
+        validation_alias=_seed_name("DAX_ENDPOINT"),
+        description="DAX cluster endpoint (host:port); when set, status reads go through DAX",
+    )
+    aws_region: str = Field("us-east-1", validation_alias=_seed_name("AWS_REGION"), description="AWS region")
+    aws_access_key_id: str = Field(
+        "local",
+        validation_alias=_seed_name("AWS_ACCESS_KEY_ID"),
+        description="AWS key id (any value works locally)",
+    )
+    aws_secret_access_key: SecretStr = Field(
+        SecretStr("local"),
+        validation_alias=_seed_name("AWS_SECRET_ACCESS_KEY"),
+        description="AWS secret key",
+    )
+    dynamodb_table: str = Field("uoom-order-status", description="Read-model table")
+    order_cache_ttl_hours: int = Field(
+        72,
+        ge=1,
+        validation_alias=_seed_name("ORDER_CACHE_TTL_HOURS"),
+        description="TTL of read-model items",
+    )
+
+    api_host: str = Field("127.0.0.1", description="Order API bind address")
+    api_port: int = Field(3001, description="Order API port")
+    optimizer_host: str = Field("127.0.0.1", description="Optimizer bind address")
+    optimizer_port: int = Field(3002, description="Optimizer port")
+    optimizer_url: str = Field("", description="Optimizer base URL (default from host/port)")
+    optimizer_timeout_ms: int = Field(100, ge=1, description="API -> optimizer call timeout")
+    relay_metrics_port: int = Field(3003, description="Relay metrics port")
+
+    def service_urls(self) -> dict[str, str]:
+        """Every service's URL with secrets masked, for `uoom config` and scripts."""
+        return {
+            "postgres": mask_url(self.database_url.get_secret_value()),
+            "redis": mask_url(self.redis_url.get_secret_value()),
+            "kafka": self.kafka_bootstrap,
+            "dynamodb": self.dynamodb_endpoint or f"aws:{self.aws_region}",
+            "dax": self.dax_endpoint or "",
+            "api": f"http://{self.api_host}:{self.api_port}",
+            "optimizer": self.effective_optimizer_url,
+            "relay": f"http://127.0.0.1:{self.relay_metrics_port}",
+        }
+
+    @property
+    def effective_optimizer_url(self) -> str:
+        return self.optimizer_url or f"http://{self.optimizer_host}:{self.optimizer_port}"
+
+    def masked(self) -> dict[str, object]:
+        """All settings as plain JSON values, secrets masked."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                value = mask_url(raw) if "://" in raw else "********"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        out["urls"] = self.service_urls()
+        return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL, keep the rest readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:********@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

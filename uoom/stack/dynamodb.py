@@ -1,0 +1,53 @@
+"""A local DynamoDB endpoint.
+
+DynamoDB Local (the vendor's jar) is not under an open-source licence, so it is not used here;
+moto's server mode speaks the same HTTP/JSON protocol (tables, GSIs, TTL settings, conditional
+writes, BatchGetItem) and installs from PyPI with the project. It keeps data in memory: the read
+model is rebuilt by `uoom migrate up` (table) and the relay's projector (items) after a restart.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from uoom.errors import PrerequisiteMissing
+from uoom.stack.base import LocalService
+from uoom.stores.aws import dynamodb_client
+
+
+class DynamoDB(LocalService):
+    name = "dynamodb"
+
+    @property
+    def url(self) -> str:
+        return self.settings.dynamodb_endpoint
+
+    @property
+    def host(self) -> str:
+        # An empty endpoint means AWS itself, which is never started here.
+        return urlsplit(self.url).hostname or "aws" if self.url else "aws"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 8000
+
+    def _server(self) -> Path:
+        return Path(sys.executable).with_name("moto_server")
+
+    def check_prerequisites(self) -> None:
+        if not self._server().exists():
+            raise PrerequisiteMissing(
+                "moto_server not found: install the project: .venv/bin/pip install -e . "
+                "(or run scripts/setup)"
+            )
+
+    def command(self) -> list[str]:
+        return [str(self._server()), "-H", "127.0.0.1", "-p", str(self.port)]
+
+    async def probe(self) -> str:
+        async with dynamodb_client(self.settings, fail_fast=True) as client:
+            await client.list_tables(Limit=1)
+        return f"moto {version('moto')} (DynamoDB API)" if self.pid() else "DynamoDB"

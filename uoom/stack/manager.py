@@ -1,0 +1,122 @@
+"""Bring the four local services up and down together; reuse any that already answer."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import asdict
+from typing import Any
+
+from uoom.config import Settings
+from uoom.errors import ServiceUnavailable
+from uoom.stack import process
+from uoom.stack.base import LocalService, ServiceStatus
+from uoom.stack.dynamodb import DynamoDB
+from uoom.stack.kafka import Kafka
+from uoom.stack.postgres import Postgres
+from uoom.stack.redis import Redis
+
+
+class StackStatus(list[ServiceStatus]):
+    @property
+    def all_up(self) -> bool:
+        return all(s.up for s in self)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self]
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: list[LocalService] = [
+            Postgres(settings),
+            Redis(settings),
+            Kafka(settings),
+            DynamoDB(settings),
+        ]
+
+    def select(self, names: list[str] | None) -> list[LocalService]:
+        if not names:
+            return self.services
+        known = {s.name: s for s in self.services}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            from uoom.errors import UsageError
+
+            raise UsageError(f"unknown service {', '.join(unknown)}; known: {', '.join(known)}")
+        return [known[n] for n in names]
+
+    async def status(self, names: list[str] | None = None) -> StackStatus:
+        return StackStatus(await asyncio.gather(*(_status(s) for s in self.select(names))))
+
+    async def up(self, names: list[str] | None = None) -> StackStatus:
+        """Start what is not answering, in parallel; a no-op for what already answers."""
+        chosen = self.select(names)
+        for service in chosen:
+            if service.is_local and not await _answers(service):
+                service.check_prerequisites()
+        await asyncio.gather(*(_ensure_up(s) for s in chosen))
+        return await self.status(names)
+
+    def down(self, names: list[str] | None = None) -> list[str]:
+        """Stop the services this stack started (by pid file); leave everything else alone."""
+        stopped = []
+        for service in reversed(self.select(names)):
+            sig = signal.Signals[service.stop_signal_name]
+            if process.stop(service.pidfile, sig=sig):
+                stopped.append(service.name)
+        return stopped
+
+
+async def _answers(service: LocalService) -> bool:
+    try:
+        await asyncio.wait_for(service.probe(), timeout=5)
+        return True
+    except Exception:
+        return False
+
+
+async def _status(service: LocalService) -> ServiceStatus:
+    pid = service.pid()
+    try:
+        version = await asyncio.wait_for(service.probe(), timeout=5)
+        return ServiceStatus(service.name, service.url, True, pid, pid is not None, version)
+    except Exception as exc:
+        return ServiceStatus(service.name, service.url, False, pid, pid is not None, None, _one_line(exc))
+
+
+async def _ensure_up(service: LocalService) -> None:
+    if not await _answers(service):
+        if not service.is_local:
+            raise ServiceUnavailable(
+                f"{service.name} at {service.url} does not answer (remote: not started here)"
+            )
+        if service.pid() is None:
+            await asyncio.to_thread(service.start)
+        await _wait_until_up(service)
+    await service.after_start()
+
+
+async def _wait_until_up(service: LocalService) -> None:
+    deadline = time.monotonic() + service.start_timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if service.pid() is None:
+            raise ServiceUnavailable(f"{service.name} exited during start-up; see {service.log_file}")
+        try:
+            await asyncio.wait_for(service.probe(), timeout=5)
+            return
+        except Exception as exc:
+            last_error = _one_line(exc)
+        await asyncio.sleep(0.25)
+    raise ServiceUnavailable(
+        f"{service.name} did not answer within {service.start_timeout:.0f} s ({last_error}); "
+        f"see {service.log_file}"
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip(": ")

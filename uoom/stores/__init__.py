@@ -1,0 +1,1 @@
+"""Adapters to the real services: PostgreSQL, DynamoDB/DAX, Redis, Kafka."""
