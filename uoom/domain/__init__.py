@@ -1,0 +1,1 @@
+"""Pure domain: orders and their state machine, events. No I/O here."""

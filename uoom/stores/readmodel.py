@@ -1,0 +1,57 @@
+"""The DynamoDB status table (read side). Writes are conditional on `version`, so an older
+snapshot never replaces a newer one, whoever writes it (API write-through or relay projector)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from botocore.exceptions import ClientError
+
+from uoom.config import Settings
+
+NEWER_ONLY = "attribute_not_exists(orderId) OR version < :v"
+
+
+def to_item(snapshot: dict[str, Any], ttl_hours: int, now: float | None = None) -> dict[str, Any]:
+    """Order snapshot (camelCase JSON) -> DynamoDB item in the low-level attribute format."""
+    expires = int((now or time.time()) + ttl_hours * 3600)
+    return {
+        "orderId": {"S": snapshot["id"]},
+        "customerId": {"S": snapshot["customerId"]},
+        "status": {"S": snapshot["status"]},
+        "version": {"N": str(snapshot["version"])},
+        "updatedAt": {"S": snapshot["updatedAt"]},
+        "createdAt": {"S": snapshot["createdAt"]},
+        "ttl": {"N": str(expires)},
+        "order": {"S": orderjson(snapshot)},
+    }
+
+
+def orderjson(snapshot: dict[str, Any]) -> str:
+    return orjson.dumps(snapshot).decode()
+
+
+def from_item(item: dict[str, Any], now: float | None = None) -> dict[str, Any] | None:
+    """Item -> order snapshot; None when the item is past its TTL (expiry is never prompt)."""
+    if int(item["ttl"]["N"]) <= (now or time.time()):
+        return None
+    snapshot: dict[str, Any] = orjson.loads(item["order"]["S"])
+    return snapshot
+
+
+async def put_if_newer(client: Any, settings: Settings, snapshot: dict[str, Any]) -> bool:
+    """Write the snapshot unless the table holds the same or a newer version. True if written."""
+    try:
+        await client.put_item(
+            TableName=settings.dynamodb_table,
+            Item=to_item(snapshot, settings.order_cache_ttl_hours),
+            ConditionExpression=NEWER_ONLY,
+            ExpressionAttributeValues={":v": {"N": str(snapshot["version"])}},
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
