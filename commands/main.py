@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import config_cmd, migrate_cmd, seed_cmd, stack_cmd, up_cmd
+from commands import config_cmd, keys_cmd, migrate_cmd, seed_cmd, serve_cmd, stack_cmd, up_cmd
 
 app = typer.Typer(
     name="uoom",
@@ -21,6 +21,8 @@ app.add_typer(migrate_cmd.app, name="migrate")
 app.add_typer(seed_cmd.app, name="seed")
 app.command("config")(config_cmd.show_config)
 app.command("up")(up_cmd.up)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(keys_cmd.app, name="keys")
 
 
 def main() -> None:

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     optimizer_port: int = Field(3002, description="Optimizer port")
     optimizer_url: str = Field("", description="Optimizer base URL (default from host/port)")
     optimizer_timeout_ms: int = Field(100, ge=1, description="API -> optimizer call timeout")
+    # api
+    api_workers: int = Field(1, ge=1, description="uvicorn worker processes for `uoom serve`")
+    api_max_body_bytes: int = Field(65536, ge=1024, description="Larger request bodies get 413")
+    api_request_timeout_ms: int = Field(3000, ge=100, description="A request gives up (503) after")
+    api_rate_limit_per_second: int = Field(500, ge=1, description="Requests per second per API key")
+    api_metrics_require_key: bool = Field(False, description="Put /metrics and /api/metrics behind a key")
+    breaker_failure_threshold: int = Field(5, ge=1, description="Optimizer failures that open the breaker")
+    breaker_recovery_seconds: float = Field(5.0, gt=0, description="Open breaker waits before a trial")
+    default_channel_id: str = Field("", description="Last-resort channel when nothing else assigns one")
+    status_cache_ttl_ms: int = Field(
+        1000, ge=0, description="API in-process status cache: the most a status read can lag; 0 off"
+    )
+    status_cache_size: int = Field(100_000, ge=0, description="Entries in the in-process status cache")
     relay_metrics_port: int = Field(3003, description="Relay metrics port")
 
     def service_urls(self) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The order API: FastAPI on uvicorn (`uoom serve`)."""

@@ -1,0 +1,85 @@
+"""The FastAPI application: one pool/client per service, opened in the lifespan, closed after."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from daemons.api import problems
+from daemons.api.assign import Assigner
+from daemons.api.auth import Authorizer
+from daemons.api.metrics import ApiMetrics, TimingAndLimits
+from daemons.api.readside import ReadSide
+from daemons.api.service import OrderService
+from uoom.config import Settings
+from uoom.stores.aws import dynamodb_client
+from uoom.stores.postgres import create_pool
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    dynamodb: Any
+    reads: ReadSide
+    assigner: Assigner
+    service: OrderService
+    auth: Authorizer
+    metrics: ApiMetrics
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = ApiMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await create_pool(settings, timeout=2)
+            stack.push_async_callback(pool.close)
+            redis = aioredis.from_url(settings.redis_url.get_secret_value(), socket_timeout=0.2,
+                                      socket_connect_timeout=0.2)  # fmt: skip
+            stack.push_async_callback(redis.aclose)
+            dynamodb = await stack.enter_async_context(dynamodb_client(settings, fail_fast=True))
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            reads = ReadSide(settings, pool, dynamodb, _dax(settings), metrics.registry)
+            assigner = Assigner(settings, pool, redis, http)
+            app.state.resources = Resources(
+                settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads),
+                Authorizer(pool, redis, settings.api_rate_limit_per_second, metrics.registry), metrics,
+            )  # fmt: skip
+            yield
+
+    app = FastAPI(
+        title="uoom order API",
+        version="0.1.0",
+        description="Orders (write side: PostgreSQL + outbox) and status reads (DynamoDB/DAX read model).",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    from daemons.api import ops, routes
+
+    app.include_router(routes.router)
+    app.include_router(ops.router)
+    app.add_middleware(TimingAndLimits, metrics=metrics, max_body_bytes=settings.api_max_body_bytes)
+    return app
+
+
+def _dax(settings: Settings) -> Any:
+    """A DAX client when DAX_ENDPOINT is set; None means reads go to DynamoDB directly."""
+    if not settings.dax_endpoint:
+        return None
+    from amazondax import AmazonDaxClient
+
+    endpoint = settings.dax_endpoint
+    if "://" not in endpoint:
+        endpoint = f"dax://{endpoint}"
+    return AmazonDaxClient(endpoint_url=endpoint, region_name=settings.aws_region)

@@ -1,0 +1,83 @@
+"""API keys (`Authorization: Bearer` or `X-API-Key`) and the per-key rate limit in Redis.
+
+Lookups are cached for one second, so a revoked key is refused within a second. The rate limit
+is a fixed one-second window counted in Redis (shared by every worker and replica). When Redis is
+down, requests are served without a limit (counted in `rate_limit_unavailable_total`): refusing
+orders because the limiter is unreachable would be worse than a short unlimited window.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import Request
+from prometheus_client import Counter
+
+from daemons.api.problems import Problem
+from uoom import apikeys
+from uoom.stores import redis_keys
+
+KEY_CACHE_SECONDS = 1.0
+
+
+class Authorizer:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, limit_per_second: int,
+                 registry: Any) -> None:  # fmt: skip
+        self.pool, self.redis, self.limit = pool, redis, limit_per_second
+        self._cache: dict[str, tuple[float, str | None, bool]] = {}
+        self.limiter_down = Counter(
+            "rate_limit_unavailable", "Requests served unlimited because Redis was down", registry=registry
+        )
+        self.limited = Counter("rate_limited", "Requests refused with 429", registry=registry)
+
+    async def __call__(self, request: Request) -> str:
+        key = _presented_key(request)
+        if not key:
+            raise Problem(401, "Unauthorized", "send an API key: Authorization: Bearer <key> or X-API-Key",
+                          {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        key_id, revoked = await self._lookup(key)
+        if key_id is None:
+            raise Problem(401, "Unauthorized", "unknown API key", {"WWW-Authenticate": "Bearer"})
+        if revoked:
+            raise Problem(403, "Forbidden", "this API key was revoked")
+        await self._limit(key_id)
+        return key_id
+
+    async def _lookup(self, key: str) -> tuple[str | None, bool]:
+        digest = apikeys.hash_key(key)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached and now - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1], cached[2]
+        row = await self.pool.fetchrow("SELECT id, revoked_at FROM api_keys WHERE key_hash = $1", digest)
+        entry = (now, str(row["id"]) if row else None, bool(row and row["revoked_at"]))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = entry
+        return entry[1], entry[2]
+
+    async def _limit(self, key_id: str) -> None:
+        second = int(time.time())
+        window = redis_keys.rate_limit_key(key_id, second)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(window)
+                pipe.expire(window, 2)
+                count, _ = await pipe.execute()
+        except (aioredis.RedisError, OSError):
+            self.limiter_down.inc()
+            return
+        if count > self.limit:
+            self.limited.inc()
+            raise Problem(429, "Too many requests", f"more than {self.limit} requests/s for this key",
+                          {"Retry-After": "1"})  # fmt: skip
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None

@@ -1,0 +1,67 @@
+"""RFC 9457 problem bodies for every error the API returns; never a bare 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("uoom.api")
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:  # fmt: skip
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers, self.extra = headers or {}, extra
+
+
+def problem_response(request: Request, status: int, title: str, detail: str,
+                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:  # fmt: skip
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
+            "instance": request.url.path, **extra}  # fmt: skip
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+               asyncpg.exceptions.CannotConnectNowError)  # fmt: skip
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem_response(request, 422, "Invalid request", f"invalid field(s): {fields}",
+                                errors=errors)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail),
+                                getattr(exc, "headers", None))  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, UNAVAILABLE):
+            log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+            return problem_response(request, 503, "Service unavailable",
+                                    "the order database is unavailable; retry later",
+                                    {"Retry-After": "1"})  # fmt: skip
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(request, 500, "Internal error", "unexpected error; it was logged")

@@ -1,0 +1,146 @@
+"""Order endpoints (the seed's paths under /api)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from daemons.api.deps import api_key, resources
+from daemons.api.problems import Problem
+from daemons.api.schemas import (
+    BatchStatusRequest,
+    BatchStatusResponse,
+    CreateOrder,
+    CustomerOrders,
+    OrderStatusView,
+    OrderView,
+    StatusChange,
+)
+
+router = APIRouter(prefix="/api", dependencies=[Depends(api_key)])
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown API key", **PROBLEM},
+    403: {"description": "Revoked API key", **PROBLEM},
+    422: {"description": "Invalid request", **PROBLEM},
+    429: {"description": "Rate limited", **PROBLEM},
+    503: {"description": "A dependency is unavailable", **PROBLEM},
+}
+
+
+def _deadline(request: Request) -> asyncio.Timeout:
+    return asyncio.timeout(resources(request).settings.api_request_timeout_ms / 1000)
+
+
+def _status_view(snapshot: dict[str, Any], source: str) -> dict[str, Any]:
+    return {
+        "orderId": snapshot["id"], "status": snapshot["status"], "version": snapshot["version"],
+        "updatedAt": snapshot["updatedAt"], "channelId": snapshot.get("channelId"),
+        "estimatedDeliveryTime": snapshot.get("estimatedDeliveryTime"), "source": source,
+    }  # fmt: skip
+
+
+@router.post("/orders", status_code=201, response_model=OrderView,
+             responses={**ERRORS, 409: {"description": "Idempotency-Key reused with another body", **PROBLEM},
+                        413: {"description": "Body too large", **PROBLEM}})  # fmt: skip
+async def create_order(
+    body: CreateOrder, request: Request, response: Response, key_id: Annotated[str, Depends(api_key)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Any:  # fmt: skip
+    """Create an order: channel assignment, order row + outbox event in one transaction, read-model write."""
+    async with _deadline(request):
+        status, snapshot = await resources(request).service.create(body, key_id, idempotency_key)
+    response.status_code = status
+    response.headers["Location"] = f"/api/orders/{snapshot['id']}"
+    response.headers["ETag"] = f'"{snapshot["version"]}"'
+    return snapshot
+
+
+@router.get("/orders/{order_id}/status", response_model=OrderStatusView,
+            responses={**ERRORS, 404: {"description": "Unknown order", **PROBLEM}})  # fmt: skip
+async def order_status(order_id: uuid.UUID, request: Request) -> Any:
+    """The hot path: in-process cache, DAX or DynamoDB, PostgreSQL on a miss (then backfilled)."""
+    async with _deadline(request):
+        snapshot, source = await resources(request).reads.get(order_id)
+    if snapshot is None:
+        raise Problem(404, "Not found", f"no order {order_id}")
+    return _status_view(snapshot, source)
+
+
+@router.get("/orders/{order_id}", response_model=OrderView,
+            responses={**ERRORS, 404: {"description": "Unknown order", **PROBLEM}})  # fmt: skip
+async def get_order(order_id: uuid.UUID, request: Request, response: Response) -> Any:
+    """The whole order: read side first, PostgreSQL as fallback."""
+    async with _deadline(request):
+        snapshot, _ = await resources(request).reads.get(order_id)
+    if snapshot is None:
+        raise Problem(404, "Not found", f"no order {order_id}")
+    response.headers["ETag"] = f'"{snapshot["version"]}"'
+    return snapshot
+
+
+@router.patch("/orders/{order_id}/status", response_model=OrderView,
+              responses={**ERRORS, 404: {"description": "Unknown order", **PROBLEM},
+                         409: {"description": "Illegal transition", **PROBLEM},
+                         412: {"description": "Stale version", **PROBLEM},
+                         428: {"description": "If-Match missing", **PROBLEM}})  # fmt: skip
+async def change_status(
+    order_id: uuid.UUID, change: StatusChange, request: Request, response: Response,
+    if_match: Annotated[str | None, Header(max_length=20)] = None,
+) -> Any:  # fmt: skip
+    """Move an order to its next state; If-Match carries the version the client saw."""
+    async with _deadline(request):
+        snapshot = await resources(request).service.change_status(order_id, change, if_match)
+    response.headers["ETag"] = f'"{snapshot["version"]}"'
+    return snapshot
+
+
+@router.post("/orders/status:batch", response_model=BatchStatusResponse, responses=ERRORS)
+async def batch_status(body: BatchStatusRequest, request: Request) -> Any:
+    """Up to 100 statuses at once; unknown ids are listed under notFound."""
+    async with _deadline(request):
+        found, missing = await resources(request).reads.batch(body.order_ids)
+    return {"orders": [_status_view(s, src) for s, src in found], "notFound": [str(m) for m in missing]}
+
+
+@router.get("/customers/{customer_id}/orders", response_model=CustomerOrders, responses=ERRORS)
+async def customer_orders(
+    customer_id: uuid.UUID, request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Any:  # fmt: skip
+    """A customer's orders, newest first, from the read model's CustomerStatusIndex."""
+    res = resources(request)
+    query: dict[str, Any] = {
+        "TableName": res.settings.dynamodb_table, "IndexName": "CustomerStatusIndex",
+        "KeyConditionExpression": "customerId = :c",
+        "ExpressionAttributeValues": {":c": {"S": str(customer_id)}},
+        "ScanIndexForward": False, "Limit": limit,
+    }  # fmt: skip
+    if cursor:
+        query["ExclusiveStartKey"] = _decode_cursor(cursor, customer_id)
+    async with _deadline(request):
+        page = await res.dynamodb.query(**query)
+    from uoom.stores.readmodel import from_item
+
+    snapshots = [s for s in (from_item(i) for i in page.get("Items", [])) if s]
+    last = page.get("LastEvaluatedKey")
+    return {
+        "orders": [_status_view(s, "dynamodb") for s in snapshots],
+        "nextCursor": base64.urlsafe_b64encode(orjson.dumps(last)).decode() if last else None,
+    }
+
+
+def _decode_cursor(cursor: str, customer_id: uuid.UUID) -> Any:
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if key["customerId"]["S"] != str(customer_id) or set(key) != {"customerId", "updatedAt", "orderId"}:
+            raise ValueError
+        return key
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise Problem(400, "Bad request", "cursor is not one this API returned for this customer") from None

@@ -1,0 +1,90 @@
+"""Request and response bodies: the seed's shapes, camelCase on the wire, strict validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from uoom.domain.orders import OrderStatus
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("100000"), decimal_places=2, max_digits=8)]
+
+
+class Item(Body):
+    item_id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(ge=1, le=1000)
+    unit_price: Money
+
+
+class Address(Body):
+    street: str = Field(min_length=1, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class CreateOrder(Body):
+    customer_id: UUID
+    restaurant_id: UUID
+    items: list[Item] = Field(min_length=1, max_length=100)
+    delivery_address: Address
+    notes: str | None = Field(None, max_length=500)
+
+
+class StatusChange(Body):
+    status: OrderStatus
+    reason: str | None = Field(None, max_length=500)
+
+
+class BatchStatusRequest(Body):
+    order_ids: list[UUID] = Field(min_length=1, max_length=100)
+
+
+class OrderStatusView(Body):
+    order_id: UUID
+    status: OrderStatus
+    version: int
+    updated_at: str
+    channel_id: str | None = None
+    estimated_delivery_time: str | None = None
+    source: str = Field(description="Where the answer came from: cache, dynamodb, dax or postgres")
+
+
+class BatchStatusResponse(Body):
+    orders: list[OrderStatusView]
+    not_found: list[UUID]
+
+
+class OrderView(Body):
+    id: UUID
+    customer_id: UUID
+    restaurant_id: UUID
+    status: OrderStatus
+    items: list[Item]
+    delivery_address: Address
+    notes: str | None = None
+    total: str
+    channel_id: str | None = None
+    delivery_cost: str | None = None
+    eta_seconds: int | None = None
+    estimated_delivery_time: str | None = None
+    assignment_source: str | None = None
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class CustomerOrders(Body):
+    orders: list[OrderStatusView]
+    next_cursor: str | None = None

@@ -1,0 +1,17 @@
+"""Every Redis key uoom uses, in one place, all under `uoom:`."""
+
+from __future__ import annotations
+
+PREFIX = "uoom:"
+RANK_COMPOSITE = PREFIX + "rank:composite"  # ZSET channel id -> weighted score (higher is better)
+WEIGHTS = PREFIX + "weights"  # HASH criterion -> weight
+CHANNEL_LOAD = PREFIX + "channel:load"  # HASH channel id -> orders in flight
+
+
+def rank_key(criterion: str) -> str:
+    """One ZSET per criterion (capacity, quality, latency, cost)."""
+    return f"{PREFIX}rank:{criterion}"
+
+
+def rate_limit_key(key_id: str, second: int) -> str:
+    return f"{PREFIX}rl:{key_id}:{second}"
