@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _seed_name(name: str, *more: str) -> AliasChoices:
     """Accept the seed's variable name as well as the UOOM_ one."""
     return AliasChoices(f"UOOM_{name}", name, *more)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """'7d', '12h', '30m', '45s', '1w' -> timedelta; anything else goes to pydantic (seconds, P7D)."""
+    if isinstance(value, str) and value[-1:].lower() in _UNITS and value[:-1].strip():
+        try:
+            return timedelta(seconds=float(value[:-1]) * _UNITS[value[-1].lower()])
+        except ValueError:
+            return value
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class Settings(BaseSettings):
@@ -79,10 +97,25 @@ class Settings(BaseSettings):
     breaker_recovery_seconds: float = Field(5.0, gt=0, description="Open breaker waits before a trial")
     default_channel_id: str = Field("", description="Last-resort channel when nothing else assigns one")
     status_cache_ttl_ms: int = Field(
-        1000, ge=0, description="API in-process status cache: the most a status read can lag; 0 off"
+        5000, ge=0, description="API status cache entry lifetime: the most a read lags if events stop; 0 off"
     )
     status_cache_size: int = Field(100_000, ge=0, description="Entries in the in-process status cache")
     relay_metrics_port: int = Field(3003, description="Relay metrics port")
+    # relay
+    relay_metrics_host: str = Field("127.0.0.1", description="Relay metrics bind address")
+    relay_poll_interval: float = Field(
+        5.0, gt=0, description="Outbox poll period, the safety net behind LISTEN/NOTIFY (s)"
+    )
+    relay_batch_size: int = Field(500, ge=1, description="Events claimed per batch (oldest per order)")
+    relay_concurrency: int = Field(4, ge=1, description="Batches in flight per relay process")
+    relay_retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay; doubles each try")
+    relay_max_attempts: int = Field(4, ge=1, description="Publish attempts before the dead-letter queue")
+    relay_projector: bool = Field(True, description="Run the read-model projector in the relay process")
+    relay_projector_group: str = Field("uoom-projector", description="Projector's Kafka consumer group")
+    relay_prune_interval: float = Field(600.0, ge=0, description="Outbox prune period (s); 0 disables")
+    outbox_retention: Duration = Field(
+        timedelta(days=7), description="Published outbox rows older than this are pruned"
+    )
 
     def service_urls(self) -> dict[str, str]:
         """Every service's URL with secrets masked, for `uoom config` and scripts."""

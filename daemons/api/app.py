@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from daemons.api import problems
 from daemons.api.assign import Assigner
 from daemons.api.auth import Authorizer
+from daemons.api.cachefeed import CacheFeed
 from daemons.api.metrics import ApiMetrics, TimingAndLimits
+from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.readside import ReadSide
 from daemons.api.service import OrderService
 from uoom.config import Settings
@@ -50,11 +52,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(redis.aclose)
             dynamodb = await stack.enter_async_context(dynamodb_client(settings, fail_fast=True))
             http = await stack.enter_async_context(aiohttp.ClientSession())
+            limiter = SharedRateLimiter(redis, settings.api_rate_limit_per_second)
+            limiter.start()
+            stack.push_async_callback(limiter.stop)
             reads = ReadSide(settings, pool, dynamodb, _dax(settings), metrics.registry)
+            feed = CacheFeed(settings, reads.cache)
+            feed.start()
+            stack.push_async_callback(feed.stop)
             assigner = Assigner(settings, pool, redis, http)
             app.state.resources = Resources(
-                settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads),
-                Authorizer(pool, redis, settings.api_rate_limit_per_second, metrics.registry), metrics,
+                settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads, metrics),
+                Authorizer(pool, limiter, metrics.registry), metrics,
             )  # fmt: skip
             yield
 

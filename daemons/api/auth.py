@@ -1,9 +1,7 @@
-"""API keys (`Authorization: Bearer` or `X-API-Key`) and the per-key rate limit in Redis.
+"""API keys (`Authorization: Bearer` or `X-API-Key`) and the per-key rate limit.
 
 Lookups are cached for one second, so a revoked key is refused within a second. The rate limit
-is a fixed one-second window counted in Redis (shared by every worker and replica). When Redis is
-down, requests are served without a limit (counted in `rate_limit_unavailable_total`): refusing
-orders because the limiter is unreachable would be worse than a short unlimited window.
+(see ratelimit.py) is shared through Redis; when Redis is down each worker enforces it alone.
 """
 
 from __future__ import annotations
@@ -12,25 +10,20 @@ import time
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 from fastapi import Request
 from prometheus_client import Counter
 
 from daemons.api.problems import Problem
+from daemons.api.ratelimit import SharedRateLimiter
 from uoom import apikeys
-from uoom.stores import redis_keys
 
 KEY_CACHE_SECONDS = 1.0
 
 
 class Authorizer:
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, limit_per_second: int,
-                 registry: Any) -> None:  # fmt: skip
-        self.pool, self.redis, self.limit = pool, redis, limit_per_second
+    def __init__(self, pool: asyncpg.Pool, limiter: SharedRateLimiter, registry: Any) -> None:
+        self.pool, self.limiter = pool, limiter
         self._cache: dict[str, tuple[float, str | None, bool]] = {}
-        self.limiter_down = Counter(
-            "rate_limit_unavailable", "Requests served unlimited because Redis was down", registry=registry
-        )
         self.limited = Counter("rate_limited", "Requests refused with 429", registry=registry)
 
     async def __call__(self, request: Request) -> str:
@@ -43,7 +36,7 @@ class Authorizer:
             raise Problem(401, "Unauthorized", "unknown API key", {"WWW-Authenticate": "Bearer"})
         if revoked:
             raise Problem(403, "Forbidden", "this API key was revoked")
-        await self._limit(key_id)
+        self._limit(key_id)
         return key_id
 
     async def _lookup(self, key: str) -> tuple[str | None, bool]:
@@ -59,20 +52,10 @@ class Authorizer:
         self._cache[digest] = entry
         return entry[1], entry[2]
 
-    async def _limit(self, key_id: str) -> None:
-        second = int(time.time())
-        window = redis_keys.rate_limit_key(key_id, second)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(window)
-                pipe.expire(window, 2)
-                count, _ = await pipe.execute()
-        except (aioredis.RedisError, OSError):
-            self.limiter_down.inc()
-            return
-        if count > self.limit:
+    def _limit(self, key_id: str) -> None:
+        if not self.limiter.allow(key_id):
             self.limited.inc()
-            raise Problem(429, "Too many requests", f"more than {self.limit} requests/s for this key",
+            raise Problem(429, "Too many requests", f"more than {self.limiter.limit} requests/s for this key",
                           {"Retry-After": "1"})  # fmt: skip
 
 

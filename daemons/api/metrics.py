@@ -3,7 +3,9 @@ request-size limit, as one pure-ASGI middleware (BaseHTTPMiddleware costs too mu
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -18,6 +20,7 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.windows: dict[str, RollingWindow] = {}
+        self.stages: dict[str, RollingWindow] = {}
         self.counts: dict[str, int] = {}
         self.latency = Histogram(
             "http_request_duration_seconds", "Request latency", ["route", "method"],
@@ -36,6 +39,21 @@ class ApiMetrics:
         self.counts[name] = self.counts.get(name, 0) + 1
         self.latency.labels(route, method).observe(seconds)
         self.responses.labels(route, method, str(status)).inc()
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time one step of a request (assignment, transaction, ...) for the profile in /api/metrics."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            window = self.stages.get(name)
+            if window is None:
+                window = self.stages[name] = RollingWindow(60.0)
+            window.add((time.perf_counter() - started) * 1000)
+
+    def stage_summary(self) -> dict[str, Any]:
+        return {name: window.summary() for name, window in sorted(self.stages.items())}
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -30,7 +30,7 @@ async def readyz(request: Request) -> JSONResponse:
             async with asyncio.timeout(1):
                 await probe
             return name, "up"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
             return name, f"down: {type(exc).__name__}"
 
     results = dict(await asyncio.gather(
@@ -58,6 +58,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     fallbacks = assigned - sources.get("optimizer", 0)
     return {
         "routes": res.metrics.summary(),
+        "stages": res.metrics.stage_summary(),
         "readModel": {"hitRate": res.reads.hit_rate(), "sources": res.reads.sources},
         "assignment": {
             "sources": sources,
@@ -84,5 +85,8 @@ async def metrics_prometheus(request: Request) -> Response:
         + "# HELP optimizer_breaker_open 1 while the optimizer circuit breaker is open\n"
         "# TYPE optimizer_breaker_open gauge\n"
         f"optimizer_breaker_open {int(res.assigner.breaker_state == 'opened')}\n"
+        "# HELP rate_limit_redis_failures_total Syncs of the rate limiter that could not reach Redis\n"
+        "# TYPE rate_limit_redis_failures_total counter\n"
+        f"rate_limit_redis_failures_total {res.auth.limiter.redis_failures}\n"
     )
     return Response(text, media_type=CONTENT_TYPE_LATEST)

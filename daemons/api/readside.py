@@ -1,8 +1,8 @@
 """Status reads: in-process cache -> DAX (if configured) or DynamoDB -> PostgreSQL -> backfill.
 
-The in-process cache holds snapshots this worker wrote or read, for at most
-`status_cache_ttl_ms`: that is the bound on how stale a status read can be when another process
-(another worker, the optimizer) changed the order. Writes through this worker update it at once.
+The in-process cache holds snapshots this worker wrote or read. Writes through this worker update
+it at once; changes made elsewhere arrive through the order events (cachefeed.py); an entry is
+trusted for at most `status_cache_ttl_ms`, the bound on staleness when events stop flowing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ class SnapshotCache:
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return None
         return entry[1]
+
+    def refresh(self, snapshot: dict[str, Any]) -> bool:
+        """Replace a snapshot this cache holds with a newer one; orders it does not hold are left out."""
+        if snapshot["id"] not in self._entries:
+            return False
+        self.put(snapshot)
+        return True
 
     def put(self, snapshot: dict[str, Any]) -> None:
         if self.size == 0 or self.ttl == 0:
@@ -98,7 +105,7 @@ class ReadSide:
                     TableName=self.settings.dynamodb_table, Key={"orderId": {"S": key}}
                 )
                 item, source = response.get("Item"), "dynamodb"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the read side is optional: PostgreSQL answers
             log.warning("read model unavailable (%s); reading PostgreSQL", type(exc).__name__)
             return None, "postgres"
         finally:
@@ -124,7 +131,7 @@ class ReadSide:
         try:
             async with asyncio.timeout(2):
                 await readmodel.put_if_newer(self.dynamodb, self.settings, snapshot)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - losing a backfill costs one more miss
             log.warning("read-model write of %s failed: %s", snapshot["id"], type(exc).__name__)
 
     async def write_through(self, snapshot: dict[str, Any]) -> bool:
@@ -133,7 +140,7 @@ class ReadSide:
         try:
             async with asyncio.timeout(0.5):
                 return await readmodel.put_if_newer(self.dynamodb, self.settings, snapshot)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reads fall back to PostgreSQL meanwhile
             log.warning("write-through of %s failed: %s", snapshot["id"], type(exc).__name__)
             return False
 
@@ -153,12 +160,10 @@ class ReadSide:
                     snapshot = readmodel.from_item(item)
                     if snapshot:
                         found[snapshot["id"]] = (snapshot, "dynamodb")
-                keys = (
-                    response.get("UnprocessedKeys", {}).get(self.settings.dynamodb_table, {}).get("Keys", [])
-                )
+                keys = response.get("UnprocessedKeys", {}).get(self.settings.dynamodb_table, {}).get("Keys", [])
                 if keys:
                     await asyncio.sleep(0.01 * 2**attempt)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL answers for all of them
             log.warning("batch read from the read model failed: %s", type(exc).__name__)
         misses = [uuid.UUID(k) for k in wanted if k not in found]
         if misses:

@@ -141,6 +141,10 @@ def _decode_cursor(cursor: str, customer_id: uuid.UUID) -> Any:
         key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
         if key["customerId"]["S"] != str(customer_id) or set(key) != {"customerId", "updatedAt", "orderId"}:
             raise ValueError
+        # anything but non-empty string attributes makes DynamoDB fail the query: a 400, not a 500
+        if any(not isinstance(v, dict) or set(v) != {"S"} or not isinstance(v["S"], str) or not v["S"]
+               for v in key.values()):  # fmt: skip
+            raise ValueError
         return key
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise Problem(400, "Bad request", "cursor is not one this API returned for this customer") from None

@@ -7,9 +7,7 @@ import uvicorn
 from uoom.config import Settings
 
 
-def run(
-    settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None
-) -> None:
+def run(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
     uvicorn.run(
         "daemons.api.app:create_app",
         factory=True,

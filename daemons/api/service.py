@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 
 from daemons.api.assign import Assigner
+from daemons.api.metrics import ApiMetrics
 from daemons.api.problems import Problem
 from daemons.api.readside import ReadSide
 from daemons.api.schemas import CreateOrder, StatusChange
@@ -23,12 +24,10 @@ from uoom.stores.postgres import append_event
 
 
 class OrderService:
-    def __init__(self, pool: asyncpg.Pool, assigner: Assigner, reads: ReadSide) -> None:
-        self.pool, self.assigner, self.reads = pool, assigner, reads
+    def __init__(self, pool: asyncpg.Pool, assigner: Assigner, reads: ReadSide, metrics: ApiMetrics) -> None:
+        self.pool, self.assigner, self.reads, self.stage = pool, assigner, reads, metrics.stage
 
-    async def create(
-        self, body: CreateOrder, key_id: str, idempotency_key: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    async def create(self, body: CreateOrder, key_id: str, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
         request_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
         if idempotency_key:
             earlier = await self._replay(key_id, idempotency_key, request_hash)
@@ -45,10 +44,11 @@ class OrderService:
         items = [i.model_dump(mode="json", by_alias=True) for i in body.items]
         total = order_total(items)
         address = body.delivery_address
-        choice = await self.assigner.choose(
-            str(order_id), (restaurant["latitude"], restaurant["longitude"]),
-            (address.latitude, address.longitude), float(total), restaurant["prep_minutes"] * 60.0,
-        )  # fmt: skip
+        with self.stage("create.assign"):
+            choice = await self.assigner.choose(
+                str(order_id), (restaurant["latitude"], restaurant["longitude"]),
+                (address.latitude, address.longitude), float(total), restaurant["prep_minutes"] * 60.0,
+            )  # fmt: skip
         eta = choice.eta_seconds
         values = {
             "id": order_id, "customer_id": body.customer_id, "restaurant_id": body.restaurant_id,
@@ -59,12 +59,14 @@ class OrderService:
             "estimated_delivery_time": datetime.now(UTC) + timedelta(seconds=eta) if eta else None,
         }  # fmt: skip
         try:
-            snapshot = await self._insert(values, key_id, idempotency_key, request_hash)
+            with self.stage("create.transaction"):
+                snapshot = await self._insert(values, key_id, idempotency_key, request_hash)
         except _LostRace:  # a concurrent twin with the same key committed first: answer as it did
             replay = await self._replay(key_id, idempotency_key or "", request_hash)
             assert replay is not None
             return replay
-        await self.reads.write_through(snapshot)
+        with self.stage("create.writeThrough"):
+            await self.reads.write_through(snapshot)
         return 201, snapshot
 
     async def _insert(self, values: dict[str, Any], key_id: str, idempotency_key: str | None,
@@ -98,9 +100,7 @@ class OrderService:
             raise Problem(409, "Conflict", "this Idempotency-Key was used with a different request body")
         return row["status_code"], row["response"]
 
-    async def change_status(
-        self, order_id: uuid.UUID, change: StatusChange, if_match: str | None
-    ) -> dict[str, Any]:
+    async def change_status(self, order_id: uuid.UUID, change: StatusChange, if_match: str | None) -> dict[str, Any]:
         expected = _version(if_match)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await orders.lock(conn, order_id)  # serialises concurrent changes of one order

@@ -71,7 +71,7 @@ async def test_a_failing_file_is_rolled_back_whole(scratch_dsn: str, migrations_
     bad.write_text(
         "-- migrate:up\nCREATE TABLE half_done (id int);\nSELECT no_such_column;\n-- migrate:down\n"
     )
-    with pytest.raises(MigrationError, match="0999_broken.sql"):
+    with pytest.raises(MigrationError, match=r"0999_broken\.sql"):
         await migrate.up(scratch_dsn, migrations_copy)
     assert "half_done" not in await _tables(scratch_dsn)
     states = await migrate.status(scratch_dsn, migrations_copy)

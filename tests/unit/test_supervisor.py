@@ -52,7 +52,14 @@ async def test_stop_lets_a_daemon_finish_its_work(tmp_path: Path) -> None:
 
 
 async def test_a_daemon_ignoring_sigterm_is_killed_after_the_grace_period() -> None:
-    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
+    code = "\n".join(
+        [
+            "import signal, time",
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+            "print('up', flush=True)",
+            "time.sleep(60)",
+        ]
+    )
     lines: list[tuple[str, str]] = []
     sup = Supervisor(
         [DaemonSpec("stubborn", [sys.executable, "-c", code])],

@@ -74,7 +74,7 @@ async def _answers(service: LocalService) -> bool:
     try:
         await asyncio.wait_for(service.probe(), timeout=5)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to answer means not up
         return False
 
 
@@ -83,7 +83,7 @@ async def _status(service: LocalService) -> ServiceStatus:
     try:
         version = await asyncio.wait_for(service.probe(), timeout=5)
         return ServiceStatus(service.name, service.url, True, pid, pid is not None, version)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the status, not raised
         return ServiceStatus(service.name, service.url, False, pid, pid is not None, None, _one_line(exc))
 
 
@@ -108,7 +108,7 @@ async def _wait_until_up(service: LocalService) -> None:
         try:
             await asyncio.wait_for(service.probe(), timeout=5)
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - keep trying until the deadline
             last_error = _one_line(exc)
         await asyncio.sleep(0.25)
     raise ServiceUnavailable(

@@ -1,0 +1,177 @@
+"""Order API benchmark: status query vs the framework floor at 500 req/s, and order creation at
+100 orders/s, open-loop, against `uoom serve` as a process on the local stack.
+
+    .venv/bin/python -m bench.api_bench [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench.common import percentiles, save
+from bench.openloop import Run, run
+from uoom import apikeys, demo, migrate
+from uoom.config import Settings
+from uoom.provision import provision
+from uoom.stack import Stack
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def order_body(i: int) -> dict[str, Any]:
+    restaurants = demo.restaurants()
+    rid, _, lat, lon = restaurants[i % len(restaurants)]
+    return {
+        "customerId": str(uuid.UUID(int=i % 500 + 1)),
+        "restaurantId": str(rid),
+        "items": [{"itemId": f"i{i % 7}", "name": "Pizza", "quantity": 1 + i % 3, "unitPrice": "12.50"}],
+        "deliveryAddress": {"street": "1 Main St", "city": "New York", "postalCode": "10001",
+                            "latitude": lat + 0.01 * ((i % 5) - 2), "longitude": lon + 0.01 * ((i % 3) - 1)},
+    }  # fmt: skip
+
+
+async def prepare(settings: Settings) -> str:
+    await Stack(settings).up()
+    dsn = settings.database_url.get_secret_value()
+    await migrate.up(dsn)
+    await provision(settings)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await demo.load(conn)
+        _, key = await apikeys.create(conn, f"bench-{uuid.uuid4().hex[:8]}")
+    finally:
+        await conn.close()
+    return key
+
+
+def start_api(port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "UOOM_API_RATE_LIMIT_PER_SECOND": "1000000"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "commands", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("the API did not become healthy")
+
+
+def describe(r: Run) -> dict[str, Any]:
+    return {"name": r.name, "rate": r.rate, "seconds": r.seconds, "sent": r.sent, "ok": len(r.latencies_ms),
+            "errors": r.errors, "late_starts": r.late_starts, "latency_ms": percentiles(r.latencies_ms)}  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = Settings()
+    key = await prepare(settings)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = start_api(port, args.workers)
+    headers = {"Authorization": f"Bearer {key}"}
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=10)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            await wait_healthy(session, base)
+            ids = []
+            for i in range(args.orders):  # the orders whose status is read
+                async with session.post(f"{base}/api/orders", json=order_body(i), headers=headers) as r:
+                    ids.append((await r.json())["id"])
+            for oid in ids:  # warm: every worker's cache and the read model have them
+                async with session.get(f"{base}/api/orders/{oid}/status", headers=headers) as r:
+                    await r.read()
+            runs = []
+            for _ in range(args.repeat):  # floor and status alternate, same rate, same run
+                runs.append(await run(session, "floor GET /healthz", args.status_rate, args.seconds,
+                                      lambda i: ("GET", f"{base}/healthz", {})))  # fmt: skip
+                runs.append(await run(session, "status GET /api/orders/{id}/status", args.status_rate, args.seconds,
+                                      lambda i: ("GET", f"{base}/api/orders/{ids[i % len(ids)]}/status",
+                                                 {"headers": headers})))  # fmt: skip
+            async with session.get(f"{base}/api/metrics") as r:
+                status_metrics = await r.json()
+            runs.append(await run(session, "create POST /api/orders", args.create_rate, args.create_seconds,
+                                  lambda i: ("POST", f"{base}/api/orders",
+                                             {"json": order_body(10_000 + i), "headers": headers})))  # fmt: skip
+            async with session.get(f"{base}/api/metrics") as r:
+                create_metrics = await r.json()
+    finally:
+        api.terminate()
+        api.wait(15)
+    report(args, runs, status_metrics, create_metrics)
+
+
+def report(args: argparse.Namespace, runs: list[Run], status_metrics: dict[str, Any],
+           create_metrics: dict[str, Any]) -> None:  # fmt: skip
+    rows = [describe(r) for r in runs]
+    floors = [r["latency_ms"]["p99"] for r in rows if r["name"].startswith("floor")]
+    statuses = [r["latency_ms"]["p99"] for r in rows if r["name"].startswith("status")]
+    create = next(r for r in rows if r["name"].startswith("create"))
+    floor_p99, status_p99 = max(floors), max(statuses)
+    verdict = {
+        "status_p99_ms": status_p99, "floor_p99_ms": floor_p99, "ratio": status_p99 / floor_p99,
+        "status_target_met": status_p99 <= 2 * floor_p99 and all(not r["errors"] for r in rows[:-1]),
+        "create_p99_ms": create["latency_ms"]["p99"],
+        "create_target_met": create["latency_ms"]["p99"] <= 100 and not create["errors"],
+    }  # fmt: skip
+    lines = [
+        "| run | rate/s | sent | ok | errors | p50 | p90 | p99 | p99.9 | max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        p = r["latency_ms"]
+        cells = [f"{p[k]:.2f}" if p[k] is not None else "-" for k in ("p50", "p90", "p99", "p99.9", "max")]
+        lines.append(
+            f"| {r['name']} | {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['errors'] or 0} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    md = "\n".join(lines) + "\n\nLatency in ms from the intended send time (open loop).\n\n"
+    md += f"Verdict: {verdict}\n\nServer-side stages after the status runs: {status_metrics.get('stages')}\n\n"
+    md += f"Server-side stages after the create run: {create_metrics.get('stages')}\n"
+    md += f"\nAssignment sources: {create_metrics.get('assignment')}\n"
+    path = save("api", {"args": vars(args), "runs": rows, "verdict": verdict,
+                        "server_after_status": status_metrics, "server_after_create": create_metrics}, md)  # fmt: skip
+    print(md)
+    print(f"report: {path}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--status-rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--create-rate", type=float, default=100)
+    parser.add_argument("--create-seconds", type=float, default=60)
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="5 s runs, for a smoke test")
+    a = parser.parse_args()
+    if a.quick:
+        a.seconds, a.create_seconds, a.orders = 5, 5, 50
+    print(f"command: {' '.join(sys.argv)}", flush=True)
+    started = time.time()
+    asyncio.run(main(a))
+    print(f"took {time.time() - started:.0f} s")

@@ -1,0 +1,88 @@
+"""Per-key rate limit shared through Redis, without a Redis round trip on the request path.
+
+Each worker counts locally and, every `sync_seconds`, adds its counts to the key's one-second
+window in Redis (INCRBY) and reads back the total of every worker and replica. A request is allowed
+while (last known total + local unflushed count) stays under the limit, so the limit holds across
+processes to within one sync interval of traffic. Written here because the libraries at hand
+(pyrate-limiter's Redis bucket, aiolimiter) either pay a round trip per request or are per-process.
+When Redis is down the limit is enforced per worker only, and counted as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from uoom.stores import redis_keys
+
+log = logging.getLogger("uoom.api.ratelimit")
+
+
+class SharedRateLimiter:
+    def __init__(self, redis: aioredis.Redis, limit_per_second: int, sync_seconds: float = 0.05) -> None:
+        self.redis, self.limit, self.sync_seconds = redis, limit_per_second, sync_seconds
+        self._second = 0
+        self._unflushed: dict[str, int] = {}
+        self._known_total: dict[str, int] = {}
+        self.redis_failures = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def _roll(self, now: float) -> int:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._unflushed.clear()
+            self._known_total.clear()
+        return second
+
+    def allow(self, key_id: str) -> bool:
+        self._roll(time.time())
+        used = self._known_total.get(key_id, 0) + self._unflushed.get(key_id, 0)
+        if used >= self.limit:
+            return False
+        self._unflushed[key_id] = self._unflushed.get(key_id, 0) + 1
+        return True
+
+    async def sync(self) -> None:
+        """Push local counts to Redis and learn everyone's totals for this second."""
+        second = self._roll(time.time())
+        pending, self._unflushed = self._unflushed, {}
+        for key_id in self._known_total:  # INCRBY 0 reads what the other workers added
+            pending.setdefault(key_id, 0)
+        if not pending:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key_id, count in pending.items():
+                    window = redis_keys.rate_limit_key(key_id, second)
+                    pipe.incrby(window, count)
+                    pipe.expire(window, 2)
+                results = await pipe.execute()
+        except (aioredis.RedisError, OSError, TimeoutError):
+            self.redis_failures += 1
+            if second == self._second:  # keep enforcing this worker's own share
+                for key_id, count in pending.items():
+                    self._known_total[key_id] = self._known_total.get(key_id, 0) + count
+            return
+        if second == self._second:
+            for key_id, total in zip(pending, results[::2], strict=True):
+                self._known_total[key_id] = int(total)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_seconds)
+            await self.sync()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.sync()

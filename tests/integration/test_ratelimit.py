@@ -1,0 +1,49 @@
+"""The API's shared rate limiter against a real Redis: two workers share one limit."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as aioredis
+
+from daemons.api.ratelimit import SharedRateLimiter
+
+
+async def test_two_workers_share_one_limit_within_a_sync_interval(stack, settings) -> None:
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    key = f"test-{uuid.uuid4()}"
+    first, second = SharedRateLimiter(client, 10), SharedRateLimiter(client, 10)
+    try:
+        # Before a sync each worker only knows its own count: together they may overshoot.
+        assert sum(first.allow(key) for _ in range(6)) == 6
+        assert sum(second.allow(key) for _ in range(6)) == 6
+        await first.sync()
+        await second.sync()
+        await first.sync()  # first learns second's count only at its next sync
+        assert not first.allow(key)
+        assert not second.allow(key)
+    finally:
+        await client.aclose()
+
+
+async def test_a_worker_alone_stops_at_the_limit(stack, settings) -> None:
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    limiter = SharedRateLimiter(client, 5)
+    try:
+        key = f"test-{uuid.uuid4()}"
+        assert [limiter.allow(key) for _ in range(7)] == [True] * 5 + [False] * 2
+    finally:
+        await client.aclose()
+
+
+async def test_redis_down_keeps_the_limit_per_worker() -> None:
+    client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = SharedRateLimiter(client, 3)
+    key = "k"
+    try:
+        assert [limiter.allow(key) for _ in range(3)] == [True] * 3
+        await limiter.sync()
+        assert limiter.redis_failures == 1
+        assert not limiter.allow(key)
+    finally:
+        await client.aclose()
