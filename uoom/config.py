@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     optimizer_port: int = Field(3002, description="Optimizer port")
     optimizer_url: str = Field("", description="Optimizer base URL (default from host/port)")
     optimizer_timeout_ms: int = Field(100, ge=1, description="API -> optimizer call timeout")
+    # optimizer
+    optimizer_batch_window_ms: float = Field(2.0, ge=0, description="Requests this close are solved together")
+    optimizer_deadline_ms: float = Field(80.0, gt=0, description="Default solve budget (build + solve)")
+    fallback_penalty: float = Field(25.0, ge=0, description="Objective points of leaving an order unassigned")
+    dispatch_interval: float = Field(2.0, gt=0, description="Seconds between rolling re-optimizations")
+    reopt_threshold: float = Field(1.0, ge=0, description="Points a move must gain to be committed")
+    reopt_max_orders: int = Field(500, ge=1, description="Open orders re-solved per round, oldest first")
     # api
     api_workers: int = Field(1, ge=1, description="uvicorn worker processes for `uoom serve`")
     api_max_body_bytes: int = Field(65536, ge=1024, description="Larger request bodies get 413")

@@ -8,7 +8,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import asyncpg
@@ -16,6 +15,7 @@ import redis.asyncio as aioredis
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
+from uoom import channels as channel_registry
 from uoom.assignment import Channel, Order, Weights, greedy
 from uoom.assignment.costs import dollars, eta_seconds
 from uoom.assignment.geo import haversine_km
@@ -90,11 +90,7 @@ class Assigner:
     async def channels(self) -> list[Channel]:
         """Enabled channels from PostgreSQL, refreshed every few seconds (they rarely change)."""
         if time.monotonic() - self._channels_at > CHANNELS_REFRESH_SECONDS:
-            rows = await self.pool.fetch(
-                """SELECT id, name, kind, capacity, base_cost, cost_per_km, speed_kmh,
-                          pickup_latency_min, radius_km, quality FROM channels WHERE enabled"""
-            )
-            self._channels = [_channel(r) for r in rows]
+            self._channels = await channel_registry.enabled(self.pool)
             self._channels_at = time.monotonic()
         return self._channels
 
@@ -124,12 +120,3 @@ class Assigner:
         if placed.channel_id is None:
             return None
         return Choice(placed.channel_id, float(placed.cost), placed.eta_seconds, "greedy")
-
-
-def _channel(row: Any) -> Channel:
-    return Channel(
-        id=row["id"], name=row["name"], kind=row["kind"], capacity=row["capacity"],
-        base_cost=float(row["base_cost"]), cost_per_km=float(row["cost_per_km"]),
-        speed_kmh=float(row["speed_kmh"]), pickup_latency_min=float(row["pickup_latency_min"]),
-        radius_km=float(row["radius_km"]), quality=float(row["quality"]),
-    )  # fmt: skip

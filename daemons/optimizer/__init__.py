@@ -1,0 +1,1 @@
+"""The optimizer daemon: CP-SAT channel assignment over HTTP, live rankings, re-optimization."""

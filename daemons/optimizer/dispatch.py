@@ -1,0 +1,125 @@
+"""Rolling re-optimization: every UOOM_DISPATCH_INTERVAL, re-solve the orders that are assigned and
+not yet picked up, and commit the moves that gain more than the threshold: the order's channel and
+an `order.channel_reassigned` outbox event in one transaction. One replica at a time (an advisory
+lock), so two optimizers never move the same orders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from daemons.optimizer.state import ChannelState
+from uoom.assignment import Order, Placed, Reassignment, reoptimize
+from uoom.config import Settings
+from uoom.domain import events
+from uoom.domain.orders import OPEN_STATES
+from uoom.stores import orders
+from uoom.stores.postgres import append_event
+
+log = logging.getLogger("uoom.optimizer.dispatch")
+LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
+OPEN = [s.value for s in OPEN_STATES]
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, state: ChannelState) -> None:
+        self.settings, self.pool, self.state = settings, pool, state
+        self.rounds = 0
+        self.reassigned = 0
+        self.last_round_ms: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.dispatch_interval)
+            try:
+                async with self.pool.acquire() as leader:
+                    if not await leader.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+                        continue
+                    try:
+                        await self.round()
+                    finally:
+                        await leader.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-optimization round failed")
+
+    async def round(self) -> list[Reassignment]:
+        started = time.perf_counter()
+        rows = await self.pool.fetch(
+            """SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
+                      o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
+               FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
+               WHERE o.status = ANY($1::order_status_enum[])
+               ORDER BY o.created_at LIMIT $2""",
+            OPEN,
+            self.settings.reopt_max_orders,
+        )
+        if not rows:
+            return []
+        channels, weights = await self.state.current()
+        now = datetime.now(UTC)
+        placed = [_placed(r, now) for r in rows]
+        moves = await asyncio.to_thread(
+            reoptimize,
+            placed,
+            channels,
+            weights,
+            threshold=self.settings.reopt_threshold,
+            deadline_ms=self.settings.optimizer_deadline_ms,
+            fallback_penalty=self.settings.fallback_penalty,
+        )
+        committed = [m for m in moves if await self._commit(m)]
+        self.rounds += 1
+        self.reassigned += len(committed)
+        self.last_round_ms = (time.perf_counter() - started) * 1000
+        return committed
+
+    async def _commit(self, move: Reassignment) -> bool:
+        """Apply one move unless the order changed meanwhile (picked up, or moved by someone else)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await orders.lock(conn, uuid.UUID(move.order_id))
+            if row is None or row["status"] not in OPEN or row["channel_id"] != move.from_channel_id:
+                return False
+            eta = move.eta_seconds + int((datetime.now(UTC) - row["created_at"]).total_seconds())
+            updated = await orders.set_channel(conn, row["id"], move.to_channel_id, move.cost, eta, "reoptimized")
+            snapshot = orders.snapshot(updated)
+            await append_event(
+                conn,
+                events.ORDER_CHANNEL_REASSIGNED,
+                row["id"],
+                updated["version"],
+                {"order": snapshot, "from": move.from_channel_id, "to": move.to_channel_id, "gain": move.gain},
+            )
+        return True
+
+
+def _placed(row: Any, now: datetime) -> Placed:
+    drop = row["delivery_location"]
+    ready_at = (row["created_at"] - now).total_seconds() + row["prep_minutes"] * 60
+    remaining = None
+    if row["estimated_delivery_time"] is not None:
+        remaining = max(int((row["estimated_delivery_time"] - now).total_seconds()), 0)
+    order = Order(
+        str(row["id"]),
+        (row["latitude"], row["longitude"]),
+        (drop["latitude"], drop["longitude"]),
+        float(row["total"]),
+        max(ready_at, 0.0),
+    )
+    return Placed(order, row["channel_id"], remaining)

@@ -1,0 +1,95 @@
+"""Channel load driven by the order events: a slot is taken when an order gets a channel, moved on
+reassignment, released when the order is delivered, cancelled or failed. A consumer group commits
+offsets only after Redis applied the batch; the per-order holder makes a redelivered event a no-op.
+Observed quality (on time or not) is kept as a moving average per channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+
+from uoom import rankings
+from uoom.config import Settings
+from uoom.domain.events import order_snapshot
+from uoom.domain.orders import FINISHED_STATES, OrderStatus
+from uoom.stores import redis_keys
+
+log = logging.getLogger("uoom.optimizer.loadfeed")
+GROUP = "uoom-optimizer-load"
+QUALITY_ALPHA = 0.05  # weight of one delivery in the on-time moving average
+
+
+class LoadFeed:
+    def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
+        self.settings, self.redis = settings, redis
+        self.applied = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while True:
+            consumer = AIOKafkaConsumer(
+                self.settings.kafka_topic,
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                group_id=GROUP,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+                delay = 1.0
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                    for messages in batches.values():
+                        for message in messages:
+                            await self.apply(message.value)
+                    if batches:
+                        await consumer.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried; uncommitted events come again
+                log.warning("load feed interrupted (%s); retrying in %.0f s", type(exc).__name__, delay)
+            finally:
+                await consumer.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def apply(self, raw: bytes | None) -> None:
+        try:
+            event: dict[str, Any] = orjson.loads(raw or b"")
+        except orjson.JSONDecodeError:
+            return
+        order = order_snapshot(event.get("data") or {})
+        if order is None:
+            return
+        status = OrderStatus(order["status"])
+        holder = None if status in FINISHED_STATES else order.get("channelId")
+        if await rankings.move_load(self.redis, order["id"], holder):
+            self.applied += 1
+            if status is OrderStatus.DELIVERED and order.get("channelId"):
+                await self._observe_quality(order)
+
+    async def _observe_quality(self, order: dict[str, Any]) -> None:
+        promised = order.get("estimatedDeliveryTime")
+        if not promised:
+            return
+        delivered = datetime.fromisoformat(order["updatedAt"])
+        on_time = 1.0 if delivered <= datetime.fromisoformat(promised) else 0.0
+        key = f"{redis_keys.PREFIX}channel:observed-quality"
+        current = await self.redis.hget(key, order["channelId"])
+        value = on_time if current is None else (1 - QUALITY_ALPHA) * float(current) + QUALITY_ALPHA * on_time
+        await self.redis.hset(key, order["channelId"], value)

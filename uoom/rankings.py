@@ -1,0 +1,120 @@
+"""Live channel rankings in Redis: one ZSET per criterion, a composite built with ZUNIONSTORE
+and WEIGHTS from the weights hash, and the in-flight load of each channel.
+
+Each criterion's ZSET holds a score in 0..1 where higher is better, min-max normalised across
+the enabled channels, so weights compare like with like:
+cost (cheaper), latency (faster: pickup latency + a 3 km ride), quality (on-time rate),
+capacity (share of slots free).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from uoom.assignment import CRITERIA, Channel, Weights
+from uoom.stores import redis_keys
+
+# weight criterion -> ZSET name (DESIGN.md names the time criterion "latency" in Redis)
+ZSET_OF = {"cost": "cost", "time": "latency", "quality": "quality", "capacity": "capacity"}
+TYPICAL_TRIP_KM = 3.0
+
+# Moves one order's slot between channels exactly once, however often an event is redelivered.
+MOVE_LOAD = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local wanted = ARGV[2]
+if wanted == '' then
+  if not current then return 0 end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], current, -1)
+  return 1
+end
+if current == wanted then return 0 end
+if current then redis.call('HINCRBY', KEYS[2], current, -1) end
+redis.call('HSET', KEYS[1], ARGV[1], wanted)
+redis.call('HINCRBY', KEYS[2], wanted, 1)
+return 1
+"""
+ORDER_HOLDER = redis_keys.PREFIX + "order:channel"  # HASH order id -> channel holding its slot
+
+
+def criterion_scores(channels: Sequence[Channel]) -> dict[str, dict[str, float]]:
+    raw = {
+        "cost": {c.id: -(c.base_cost + c.cost_per_km * TYPICAL_TRIP_KM) for c in channels},
+        "latency": {c.id: -(c.pickup_latency_min + TYPICAL_TRIP_KM / c.speed_kmh * 60) for c in channels},
+        "quality": {c.id: c.quality for c in channels},
+        "capacity": {c.id: (c.free / c.capacity if c.capacity else 0.0) for c in channels},
+    }
+    return {name: _normalise(values) for name, values in raw.items()}
+
+
+def _normalise(values: Mapping[str, float]) -> dict[str, float]:
+    if not values:
+        return {}
+    low, high = min(values.values()), max(values.values())
+    span = high - low
+    return {k: (v - low) / span if span else 1.0 for k, v in values.items()}
+
+
+async def get_weights(redis: aioredis.Redis) -> Weights:
+    raw = await redis.hgetall(redis_keys.WEIGHTS)
+    if not raw:
+        return Weights()
+    return Weights.from_mapping({_text(k): _text(v) for k, v in raw.items()})
+
+
+async def set_weights(redis: aioredis.Redis, raw: Mapping[str, object]) -> Weights:
+    """Validate (numbers, >= 0, known criteria), normalise, store. Raises ValueError on bad input."""
+    weights = Weights.from_mapping(raw)
+    await redis.hset(redis_keys.WEIGHTS, mapping={k: getattr(weights, k) for k in CRITERIA})
+    return weights
+
+
+async def loads(redis: aioredis.Redis) -> dict[str, int]:
+    raw = await redis.hgetall(redis_keys.CHANNEL_LOAD)
+    return {_text(k): max(int(v), 0) for k, v in raw.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def refresh(redis: aioredis.Redis, channels: Sequence[Channel], weights: Weights) -> None:
+    """Rewrite the per-criterion ZSETs and the composite ranking in one pipeline."""
+    scores = criterion_scores(channels)
+    async with redis.pipeline(transaction=True) as pipe:
+        for criterion, values in scores.items():
+            key = redis_keys.rank_key(criterion)
+            pipe.delete(key)
+            if values:
+                pipe.zadd(key, values)
+        zsets = {redis_keys.rank_key(ZSET_OF[c]): getattr(weights, c) for c in CRITERIA}
+        if channels:
+            pipe.zunionstore(redis_keys.RANK_COMPOSITE, zsets)
+        else:
+            pipe.delete(redis_keys.RANK_COMPOSITE)
+        await pipe.execute()
+
+
+async def ranking(redis: aioredis.Redis, top: int = -1) -> list[dict[str, Any]]:
+    """The composite leaderboard, best first, with each criterion's score."""
+    composite: list[Any] = await redis.zrevrange(
+        redis_keys.RANK_COMPOSITE, 0, top - 1 if top > 0 else -1, withscores=True
+    )
+    rows = []
+    for raw_id, score in composite:
+        channel_id = _text(raw_id)
+        row: dict[str, Any] = {"channelId": channel_id, "score": round(score, 4)}
+        for criterion in ZSET_OF.values():
+            value = await redis.zscore(redis_keys.rank_key(criterion), channel_id)
+            row[criterion] = None if value is None else round(value, 4)
+        rows.append(row)
+    return rows
+
+
+async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None) -> bool:
+    """Give the order's slot to `channel_id` (None: release it). Idempotent."""
+    result = await redis.eval(MOVE_LOAD, 2, ORDER_HOLDER, redis_keys.CHANNEL_LOAD, order_id, channel_id or "")  # type: ignore[misc]
+    return bool(result)
