@@ -147,11 +147,17 @@ async def set_(
     from uoom.errors import UsageError
 
     raw = _pairs(changes)
-    numeric = {"capacity": int, "enabled": lambda v: v.lower() in ("1", "true", "yes")}
+    def as_bool(value: str) -> bool:
+        return value.lower() in ("1", "true", "yes")
+
+    converters: dict[str, Any] = {"capacity": int, "enabled": as_bool, "name": str, "kind": str}
     typed: dict[str, Any] = {}
     for field, value in raw.items():
+        if field not in channels.FIELDS and field != "enabled":
+            typed[field] = value  # refused by channels.update, which names the known fields
+            continue
         try:
-            typed[field] = numeric.get(field, str if field in ("name", "kind") else float)(value)  # type: ignore[operator]
+            typed[field] = converters.get(field, float)(value)
         except ValueError:
             raise UsageError(f"{field}={value!r} is not a valid value") from None
     async with _services() as (conn, redis):

@@ -13,6 +13,7 @@ import pytest
 
 # Tests get their own database so a developer's data survives a test run.
 os.environ.setdefault("UOOM_DATABASE_URL", "postgresql://uoom@127.0.0.1:5432/uoom_test")
+os.environ.setdefault("UOOM_REDIS_URL", "redis://127.0.0.1:6379/1")
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UOOM_HOME", str(REPO / ".uoom"))
 

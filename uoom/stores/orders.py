@@ -81,8 +81,8 @@ async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: str)
 async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel_id: str,
                       cost: Decimal, eta_seconds: int, source: str) -> asyncpg.Record:  # fmt: skip
     return await conn.fetchrow(
-        f"""UPDATE orders SET channel_id = $2, delivery_cost = $3, eta_seconds = $4,
-                assignment_source = $5, estimated_delivery_time = created_at + make_interval(secs => $4),
+        f"""UPDATE orders SET channel_id = $2, delivery_cost = $3, eta_seconds = $4::integer,
+                assignment_source = $5, estimated_delivery_time = created_at + make_interval(secs => $4::integer),
                 version = version + 1, updated_at = now()
             WHERE id = $1 RETURNING {COLUMNS}""",
         order_id, channel_id, cost, eta_seconds, source,

@@ -1,0 +1,101 @@
+"""`uoom channels` through the CLI, against real PostgreSQL and Redis (a scratch database)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from commands.main import app
+from uoom import migrate
+
+runner = CliRunner()
+ADD = [
+    "channels",
+    "add",
+    "partner-gamma",
+    "--name",
+    "Gamma",
+    "--kind",
+    "partner",
+    "--capacity",
+    "20",
+    "--base-cost",
+    "4.5",
+    "--cost-per-km",
+    "1.2",
+    "--speed-kmh",
+    "18",
+    "--pickup-latency-min",
+    "9",
+    "--radius-km",
+    "7",
+    "--quality",
+    "0.9",
+]
+
+
+@pytest.fixture
+async def scratch_env(scratch_dsn: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    await migrate.up(scratch_dsn)
+    monkeypatch.setenv("UOOM_DATABASE_URL", scratch_dsn)
+    return scratch_dsn
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+def test_add_list_set_disable_round_trip(scratch_env: str) -> None:
+    added = invoke(*ADD, "--json")
+    assert added.exit_code == 0, added.stderr
+    assert json.loads(added.stdout)["capacity"] == 20
+    changed = invoke("channels", "set", "partner-gamma", "capacity=35", "quality=0.95", "--json")
+    assert changed.exit_code == 0, changed.stderr
+    assert (json.loads(changed.stdout)["capacity"], str(json.loads(changed.stdout)["quality"])) == (35, "0.950")
+    assert invoke("channels", "disable", "partner-gamma").exit_code == 0
+    listed = json.loads(invoke("channels", "list", "--json").stdout)
+    assert "partner-gamma" not in [c["id"] for c in listed]
+    everything = json.loads(invoke("channels", "list", "--all", "--json").stdout)
+    assert [c["enabled"] for c in everything if c["id"] == "partner-gamma"] == [False]
+
+
+def test_bad_input_is_one_line_and_exit_2(scratch_env: str) -> None:
+    assert invoke(*ADD).exit_code == 0
+    duplicate = invoke(*ADD)
+    assert duplicate.exit_code == 2
+    assert duplicate.stderr.strip() == (
+        "error: channel 'partner-gamma' exists already; change it with `uoom channels set`"
+    )
+    bad_quality = invoke("channels", "set", "partner-gamma", "quality=1.5")
+    assert bad_quality.exit_code == 2 and "quality must be within 0..1" in bad_quality.stderr
+    unknown = invoke("channels", "set", "partner-gamma", "colour=red")
+    assert unknown.exit_code == 2 and "unknown field(s) colour" in unknown.stderr
+    missing = invoke("channels", "show", "nope")
+    assert missing.exit_code == 1 and missing.stderr.strip() == "error: no channel 'nope'; see `uoom channels list`"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (["cost=abc"], "weight cost='abc' is not a number"),
+        (["cost=-1", "time=1"], "weights must be finite numbers >= 0"),
+        (["speed=1"], "unknown criteria ['speed']"),
+        (["cost"], "'cost' is not name=value"),
+    ],
+)
+def test_bad_weights_are_refused_with_exit_2(pairs: list[str], message: str) -> None:
+    result = invoke("channels", "weights", "set", *pairs)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_weights_set_then_get_and_rank_follows(stack, scratch_env: str) -> None:
+    assert invoke(*ADD).exit_code == 0
+    assert invoke("channels", "weights", "set", "cost=1").exit_code == 0
+    assert json.loads(invoke("channels", "weights", "get", "--json").stdout)["cost"] == 1.0
+    ranked = json.loads(invoke("channels", "rank", "--json").stdout)
+    assert [r["channelId"] for r in ranked] == ["partner-gamma"]
+    invoke("channels", "weights", "set", "cost=0.5", "time=0.3", "quality=0.2")
