@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from daemons.api.service import OrderService
 from uoom.config import Settings
 from uoom.stores.aws import dynamodb_client
 from uoom.stores.postgres import create_pool
+
+log = logging.getLogger("uoom.api")
 
 
 @dataclass
@@ -82,12 +85,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _dax(settings: Settings) -> Any:
-    """A DAX client when DAX_ENDPOINT is set; None means reads go to DynamoDB directly."""
+    """A DAX client when DAX_ENDPOINT is set. None means reads go to DynamoDB directly: also when the
+    cluster cannot be reached at start-up, so a DAX outage degrades reads instead of stopping the API."""
     if not settings.dax_endpoint:
         return None
     from amazondax import AmazonDaxClient
 
-    endpoint = settings.dax_endpoint
-    if "://" not in endpoint:
-        endpoint = f"dax://{endpoint}"
-    return AmazonDaxClient(endpoint_url=endpoint, region_name=settings.aws_region)
+    endpoint = settings.dax_endpoint if "://" in settings.dax_endpoint else f"dax://{settings.dax_endpoint}"
+    try:
+        return AmazonDaxClient(
+            endpoint_url=endpoint,
+            region_name=settings.aws_region,
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+        )
+    except Exception as exc:  # noqa: BLE001 - the DAX client raises its own error types
+        log.warning("DAX at %s unavailable (%s); reading DynamoDB directly", settings.dax_endpoint, exc)
+        return None

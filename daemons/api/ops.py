@@ -38,6 +38,8 @@ async def readyz(request: Request) -> JSONResponse:
         check("redis", res.redis.ping()),
         check("dynamodb", res.dynamodb.describe_table(TableName=res.settings.dynamodb_table)),
     ))  # fmt: skip
+    if res.settings.dax_endpoint:
+        results["dax"] = "up" if res.reads.dax is not None else "down: not reachable at start-up"
     ready = results["postgres"] == "up"
     return JSONResponse({"ready": ready, "dependencies": results}, status_code=200 if ready else 503)
 

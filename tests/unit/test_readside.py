@@ -1,0 +1,76 @@
+"""Read-side logic without services: the snapshot cache, and that reads go through DAX when a
+DAX client is configured (a stand-in client: DAX has no local form)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from daemons.api.readside import ReadSide, SnapshotCache
+from uoom.config import Settings
+from uoom.stores import readmodel
+
+
+def snapshot(order_id: str, version: int, status: str = "PENDING") -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "customerId": "c",
+        "status": status,
+        "version": version,
+        "updatedAt": "2026-11-25T10:00:00Z",
+        "createdAt": "2026-11-25T10:00:00Z",
+    }
+
+
+def test_cache_never_replaces_a_newer_snapshot() -> None:
+    cache = SnapshotCache(ttl_ms=60_000, size=10)
+    cache.put(snapshot("a", 3, "PREPARING"))
+    cache.put(snapshot("a", 2, "CONFIRMED"))
+    assert cache.get("a")["status"] == "PREPARING"  # type: ignore[index]
+
+
+def test_refresh_only_touches_orders_the_cache_holds() -> None:
+    cache = SnapshotCache(ttl_ms=60_000, size=10)
+    assert not cache.refresh(snapshot("a", 1))
+    assert cache.get("a") is None
+    cache.put(snapshot("a", 1))
+    assert cache.refresh(snapshot("a", 2, "CONFIRMED"))
+    assert cache.get("a")["status"] == "CONFIRMED"  # type: ignore[index]
+
+
+def test_entries_expire_after_the_ttl_and_the_size_is_bounded() -> None:
+    cache = SnapshotCache(ttl_ms=50, size=2)
+    for name in ("a", "b", "c"):
+        cache.put(snapshot(name, 1))
+    assert cache.get("a") is None  # evicted: oldest of three in a cache of two
+    assert cache.get("c") is not None
+    time.sleep(0.08)
+    assert cache.get("c") is None
+
+
+class StandInDax:
+    """Answers GetItem like DAX does (the low-level item format), and records the calls."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item, self.calls = item, 0
+
+    def get_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        return {"Item": self.item} if Key["orderId"]["S"] == self.item["orderId"]["S"] else {}
+
+
+async def test_status_reads_go_through_dax_when_configured() -> None:
+    order_id = str(uuid.uuid4())
+    dax = StandInDax(readmodel.to_item(snapshot(order_id, 4, "READY_FOR_PICKUP"), ttl_hours=72))
+    settings = Settings(_env_file=None, status_cache_ttl_ms=0)
+    reads = ReadSide(settings, pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
+    found, source = await reads.get(uuid.UUID(order_id))
+    assert (found["status"], source, dax.calls) == ("READY_FOR_PICKUP", "dax", 1)  # type: ignore[index]
+
+
+def test_an_item_past_its_ttl_is_treated_as_absent() -> None:
+    item = readmodel.to_item(snapshot("a", 1), ttl_hours=1, now=time.time() - 7200)
+    assert readmodel.from_item(item) is None
