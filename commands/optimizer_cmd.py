@@ -13,9 +13,13 @@ def optimizer(
     port: int = typer.Option(None, "--port", help="Port (default UOOM_OPTIMIZER_PORT, 3002)."),
 ) -> None:
     """Run the optimizer: POST /optimize (CP-SAT, micro-batched), rankings, re-optimization."""
+    import asyncio
+
     from daemons.optimizer.server import run
     from uoom.config import Settings
+    from uoom.stores.postgres import ensure_reachable
 
     settings = Settings()
+    asyncio.run(ensure_reachable(settings))
     err.print(f"optimizer on http://{host or settings.optimizer_host}:{port or settings.optimizer_port}")
     run(settings, host, port)

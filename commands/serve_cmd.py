@@ -14,9 +14,13 @@ def serve(
     workers: int = typer.Option(None, "--workers", min=1, help="uvicorn worker processes."),
 ) -> None:
     """Run the order API (FastAPI on uvicorn). SIGTERM lets in-flight requests finish."""
+    import asyncio
+
     from daemons.api.server import run
     from uoom.config import Settings
+    from uoom.stores.postgres import ensure_reachable
 
     settings = Settings()
+    asyncio.run(ensure_reachable(settings))
     err.print(f"order API on http://{host or settings.api_host}:{port or settings.api_port}")
     run(settings, host, port, workers)

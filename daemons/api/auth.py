@@ -1,6 +1,7 @@
 """API keys (`Authorization: Bearer` or `X-API-Key`) and the per-key rate limit.
 
-Lookups are cached for one second, so a revoked key is refused within a second. The rate limit
+Lookups are cached for one second, so a revoked key is refused within a second; while
+PostgreSQL is unavailable the last answer for a key stands, so cached reads keep being served. The rate limit
 (see ratelimit.py) is shared through Redis; when Redis is down each worker enforces it alone.
 """
 
@@ -13,11 +14,13 @@ import asyncpg
 from fastapi import Request
 from prometheus_client import Counter
 
-from daemons.api.problems import Problem
+from daemons.api.deadline import within
+from daemons.api.problems import UNAVAILABLE, Problem
 from daemons.api.ratelimit import SharedRateLimiter
 from uoom import apikeys
 
 KEY_CACHE_SECONDS = 1.0
+LOOKUP_TIMEOUT_SECONDS = 0.25  # normally < 1 ms; it comes out of the request timeout
 
 
 class Authorizer:
@@ -45,7 +48,15 @@ class Authorizer:
         now = time.monotonic()
         if cached and now - cached[0] < KEY_CACHE_SECONDS:
             return cached[1], cached[2]
-        row = await self.pool.fetchrow("SELECT id, revoked_at FROM api_keys WHERE key_hash = $1", digest)
+        try:
+            row = await within(
+                LOOKUP_TIMEOUT_SECONDS,
+                self.pool.fetchrow("SELECT id, revoked_at FROM api_keys WHERE key_hash = $1", digest),
+            )
+        except UNAVAILABLE:
+            if cached:  # PostgreSQL unavailable: the last answer for this key stands meanwhile
+                return cached[1], cached[2]
+            raise
         entry = (now, str(row["id"]) if row else None, bool(row and row["revoked_at"]))
         if len(self._cache) > 10_000:
             self._cache.clear()

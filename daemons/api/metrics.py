@@ -76,33 +76,30 @@ class TimingAndLimits:
             return
         started = time.perf_counter()
         status = [500]
+        received = [0]
+        responded = [False]  # once a 413 went out, whatever the app sends after is dropped
 
         async def send_wrapper(message: dict[str, Any]) -> None:
+            if responded[0]:
+                return
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
-        received = [0]
-
         async def receive_limited() -> dict[str, Any]:
             message: dict[str, Any] = await receive()
             received[0] += len(message.get("body", b""))
-            if received[0] > self.max_body:  # chunked bodies carry no content-length
-                raise BodyTooLarge
+            if received[0] > self.max_body and not responded[0]:  # chunked: no content-length
+                status[0], responded[0] = 413, True
+                await _too_large(scope, send, self.max_body)
+            if responded[0]:
+                return {"type": "http.disconnect"}  # the app stops reading and gives up
             return message
 
-        try:
-            await self.app(scope, receive_limited, send_wrapper)
-        except BodyTooLarge:
-            status[0] = 413
-            await _too_large(scope, send, self.max_body)
+        await self.app(scope, receive_limited, send_wrapper)
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
         self.metrics.record(path, scope["method"], status[0], time.perf_counter() - started)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 async def _too_large(scope: Scope, send: Any, limit: int) -> None:

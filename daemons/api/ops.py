@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemons.api.deps import resources
@@ -70,7 +70,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics_prometheus(request: Request) -> Response:
     """Prometheus exposition, including dynamodb_read_latency_ms and dynamodb_cache_hit_rate."""
     await _metrics_allowed(request)

@@ -56,12 +56,21 @@ def install(app: FastAPI) -> None:
         return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail),
                                 getattr(exc, "headers", None))  # fmt: skip
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+        return problem_response(request, 503, "Service unavailable",
+                                "the order database is unavailable; retry later",
+                                {"Retry-After": "1"})  # fmt: skip
+
+    # Handlers for specific classes answer and keep the connection; the catch-all `Exception`
+    # handler runs in Starlette's ServerErrorMiddleware, which re-raises, so uvicorn would log a
+    # traceback and drop the client's keep-alive connection after every 503.
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, UNAVAILABLE):
-            log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
-            return problem_response(request, 503, "Service unavailable",
-                                    "the order database is unavailable; retry later",
-                                    {"Retry-After": "1"})  # fmt: skip
+            return await _unavailable(request, exc)
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(request, 500, "Internal error", "unexpected error; it was logged")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
-from typing import Annotated, Any
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from daemons.api.deadline import within
 from daemons.api.deps import api_key, resources
 from daemons.api.problems import Problem
 from daemons.api.schemas import (
@@ -22,9 +23,11 @@ from daemons.api.schemas import (
     StatusChange,
 )
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api", dependencies=[Depends(api_key)])
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Unreadable body, malformed If-Match or a cursor this API did not issue", **PROBLEM},
     401: {"description": "No or unknown API key", **PROBLEM},
     403: {"description": "Revoked API key", **PROBLEM},
     422: {"description": "Invalid request", **PROBLEM},
@@ -33,8 +36,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _deadline(request: Request) -> asyncio.Timeout:
-    return asyncio.timeout(resources(request).settings.api_request_timeout_ms / 1000)
+async def _within(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    return await within(resources(request).settings.api_request_timeout_ms / 1000, work)
 
 
 def _status_view(snapshot: dict[str, Any], source: str) -> dict[str, Any]:
@@ -53,8 +56,7 @@ async def create_order(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Any:  # fmt: skip
     """Create an order: channel assignment, order row + outbox event in one transaction, read-model write."""
-    async with _deadline(request):
-        status, snapshot = await resources(request).service.create(body, key_id, idempotency_key)
+    status, snapshot = await _within(request, resources(request).service.create(body, key_id, idempotency_key))
     response.status_code = status
     response.headers["Location"] = f"/api/orders/{snapshot['id']}"
     response.headers["ETag"] = f'"{snapshot["version"]}"'
@@ -65,8 +67,7 @@ async def create_order(
             responses={**ERRORS, 404: {"description": "Unknown order", **PROBLEM}})  # fmt: skip
 async def order_status(order_id: uuid.UUID, request: Request) -> Any:
     """The hot path: in-process cache, DAX or DynamoDB, PostgreSQL on a miss (then backfilled)."""
-    async with _deadline(request):
-        snapshot, source = await resources(request).reads.get(order_id)
+    snapshot, source = await _within(request, resources(request).reads.get(order_id))
     if snapshot is None:
         raise Problem(404, "Not found", f"no order {order_id}")
     return _status_view(snapshot, source)
@@ -76,8 +77,7 @@ async def order_status(order_id: uuid.UUID, request: Request) -> Any:
             responses={**ERRORS, 404: {"description": "Unknown order", **PROBLEM}})  # fmt: skip
 async def get_order(order_id: uuid.UUID, request: Request, response: Response) -> Any:
     """The whole order: read side first, PostgreSQL as fallback."""
-    async with _deadline(request):
-        snapshot, _ = await resources(request).reads.get(order_id)
+    snapshot, _ = await _within(request, resources(request).reads.get(order_id))
     if snapshot is None:
         raise Problem(404, "Not found", f"no order {order_id}")
     response.headers["ETag"] = f'"{snapshot["version"]}"'
@@ -94,8 +94,7 @@ async def change_status(
     if_match: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Any:  # fmt: skip
     """Move an order to its next state; If-Match carries the version the client saw."""
-    async with _deadline(request):
-        snapshot = await resources(request).service.change_status(order_id, change, if_match)
+    snapshot = await _within(request, resources(request).service.change_status(order_id, change, if_match))
     response.headers["ETag"] = f'"{snapshot["version"]}"'
     return snapshot
 
@@ -103,8 +102,7 @@ async def change_status(
 @router.post("/orders/status:batch", response_model=BatchStatusResponse, responses=ERRORS)
 async def batch_status(body: BatchStatusRequest, request: Request) -> Any:
     """Up to 100 statuses at once; unknown ids are listed under notFound."""
-    async with _deadline(request):
-        found, missing = await resources(request).reads.batch(body.order_ids)
+    found, missing = await _within(request, resources(request).reads.batch(body.order_ids))
     return {"orders": [_status_view(s, src) for s, src in found], "notFound": [str(m) for m in missing]}
 
 
@@ -124,8 +122,7 @@ async def customer_orders(
     }  # fmt: skip
     if cursor:
         query["ExclusiveStartKey"] = _decode_cursor(cursor, customer_id)
-    async with _deadline(request):
-        page = await res.dynamodb.query(**query)
+    page = await _within(request, res.dynamodb.query(**query))
     from uoom.stores.readmodel import from_item
 
     snapshots = [s for s in (from_item(i) for i in page.get("Items", [])) if s]

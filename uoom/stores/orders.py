@@ -15,7 +15,8 @@ COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, t
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    # always six fractional digits: updatedAt is the GSI's sort key, compared as a string
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z") if value else None
 
 
 def _money(value: Decimal | None) -> str | None:
