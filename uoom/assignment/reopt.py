@@ -1,0 +1,108 @@
+"""Rolling re-optimization: re-solve orders placed but not picked up, keep only real gains.
+
+Every move (to another channel, or out of the fallback onto a channel) pays a switching cost of
+`threshold` points (+ 1 milli-point, so a move must beat it strictly) inside the objective, so the
+optimum moves an order only when the moves together save more than `threshold` each. Staying is
+always feasible: the placed orders' slots are lifted off their channels' load first, and a channel
+keeps at least the slots its own orders hold. An order on a channel never moves to the fallback.
+Time is measured from now: the current channel's ETA is what remains of it (`Placed.eta_seconds`),
+an alternative's ETA starts now. On any solver trouble the answer is "no moves".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from time import perf_counter
+
+from uoom.assignment.costs import (
+    FALLBACK,
+    SCALE,
+    Problem,
+    channel_terms,
+    dollars,
+    fallback_points,
+    objective,
+    scaled,
+)
+from uoom.assignment.cpsat import cpsat_choice
+from uoom.assignment.engine import DEFAULT_DEADLINE_MS, DEFAULT_FALLBACK_PENALTY, DEFAULT_WEIGHTS, MARGIN_S
+from uoom.assignment.geo import haversine_km
+from uoom.assignment.model import Channel, Placed, Reassignment, Weights
+
+log = logging.getLogger(__name__)
+
+
+def reoptimize(
+    placed: Sequence[Placed],
+    channels: Sequence[Channel],
+    weights: Weights = DEFAULT_WEIGHTS,
+    *,
+    threshold: float = 1.0,
+    deadline_ms: float = DEFAULT_DEADLINE_MS,
+    fallback_penalty: float = DEFAULT_FALLBACK_PENALTY,
+) -> list[Reassignment]:
+    """The moves worth making. `channels[*].load` counts the placed orders on them; an order
+    whose channel is unknown (e.g. disabled) is treated as being in the fallback."""
+    start = perf_counter()
+    index = {c.id: j for j, c in enumerate(channels)}
+    current = [index.get(p.channel_id, FALLBACK) if p.channel_id else FALLBACK for p in placed]
+    held = Counter(j for j in current if j != FALLBACK)
+    lifted = [replace(c, load=max(c.load - held[j], 0)) for j, c in enumerate(channels)]
+    free = [max(c.free, held[j]) for j, c in enumerate(lifted)]
+    terms = channel_terms(lifted, weights)
+    open_terms = [t for t in terms if lifted[t.channel].free > 0]
+    switch = scaled(threshold) + 1
+    options: list[list[tuple[int, int]]] = []
+    fallback: list[int | None] = []
+    distances: list[float] = []
+    for p, cur in zip(placed, current, strict=True):
+        d = haversine_km(p.order.pickup, p.order.dropoff)
+        row = [
+            (t.channel, t.cost(d, t.eta(d, p.order.ready_at)) + switch)
+            for t in open_terms
+            if t.channel != cur and d <= t.radius_km
+        ]
+        if cur == FALLBACK:
+            penalty = scaled(fallback_points(p.order.ready_at, weights, fallback_penalty))
+            row = [(j, c) for j, c in row if c < penalty]
+            fallback.append(penalty)
+        else:
+            t = terms[cur]
+            eta = p.eta_seconds if p.eta_seconds is not None else t.eta(d, p.order.ready_at)
+            row.append((cur, t.cost(d, eta)))
+            fallback.append(None)
+        options.append(row)
+        distances.append(d)
+    problem = Problem(options, fallback, free)
+    try:
+        budget = deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S
+        name, choice = cpsat_choice(problem, budget)
+    except Exception:  # re-optimization is an improvement, never a reason to fail
+        log.exception("re-optimization failed on %d orders", len(placed))
+        return []
+    if choice is None or objective(problem, choice) >= objective(problem, current):
+        return []
+    moves = []
+    for i, (p, old, new) in enumerate(zip(placed, current, choice, strict=True)):
+        if new == old:
+            continue
+        costs = dict(options[i])
+        before = costs[old] if old != FALLBACK else fallback[i] or 0  # a fallen-back order has a fallback
+        after = costs[new] - switch
+        t, d = terms[new], distances[i]
+        moves.append(
+            Reassignment(
+                p.order.order_id,
+                p.channel_id,
+                channels[new].id,
+                Decimal(f"{dollars(d, channels[new]):.2f}"),
+                round(t.eta(d, p.order.ready_at)),
+                (before - after) / SCALE,
+            )
+        )
+    log.debug("re-optimization: %s, %d of %d orders move", name, len(moves), len(placed))
+    return moves

@@ -1,0 +1,40 @@
+"""Static priority: each order takes the first channel of a fixed list with a free slot in range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from time import perf_counter
+
+from uoom.assignment.costs import FALLBACK, channel_terms, fallback_points, scaled, to_assignments
+from uoom.assignment.geo import haversine_km
+from uoom.assignment.model import Channel, Order, Result, Weights
+
+
+def static_priority(
+    orders: Sequence[Order],
+    channels: Sequence[Channel],
+    priority: Sequence[str],
+    weights: Weights,
+    fallback_penalty: float,
+) -> Result:
+    """Channels missing from `priority` come after it, in their given order. `weights` only score
+    the answer (Result.objective), they do not steer it."""
+    start = perf_counter()
+    index = {c.id: j for j, c in enumerate(channels)}
+    order_of = [index[cid] for cid in priority if cid in index]
+    order_of += [j for j in range(len(channels)) if j not in order_of]
+    terms = channel_terms(channels, weights)
+    remaining = [c.free for c in channels]
+    choice, distances, total = [], [], 0
+    for order in orders:
+        d = haversine_km(order.pickup, order.dropoff)
+        pick = next((j for j in order_of if remaining[j] > 0 and d <= channels[j].radius_km), FALLBACK)
+        if pick == FALLBACK:
+            total += scaled(fallback_points(order.ready_at, weights, fallback_penalty))
+        else:
+            remaining[pick] -= 1
+            total += terms[pick].cost(d, terms[pick].eta(d, order.ready_at))
+        choice.append(pick)
+        distances.append(d)
+    assignments = to_assignments(orders, channels, distances, choice, fallback_penalty)
+    return Result(assignments, "FEASIBLE", (perf_counter() - start) * 1000, total)
