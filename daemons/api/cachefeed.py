@@ -6,7 +6,6 @@ cache TTL when events stop flowing (relay or Kafka down)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -15,47 +14,29 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from daemons.api.readside import SnapshotCache
+from daemons.background import Background, consume_forever
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
+from uoom.stores import kafka
 
 log = logging.getLogger("uoom.api.cachefeed")
 
 
-class CacheFeed:
+class CacheFeed(Background):
     def __init__(self, settings: Settings, cache: SnapshotCache) -> None:
         self.settings, self.cache = settings, cache
         self.applied = 0
         self.last_event_at: float | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    async def run(self) -> None:
+        def make() -> AIOKafkaConsumer:
+            return kafka.consumer(self.settings, self.settings.kafka_topic, auto_offset_reset="latest")
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        async def read(consumer: AIOKafkaConsumer) -> None:
+            async for message in consumer:
+                self.apply(message.value)
 
-    async def _run(self) -> None:
-        delay = 1.0
-        while True:
-            consumer = AIOKafkaConsumer(
-                self.settings.kafka_topic, bootstrap_servers=self.settings.kafka_bootstrap,
-                group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
-            )  # fmt: skip
-            try:
-                await consumer.start()
-                delay = 1.0
-                async for message in consumer:
-                    self.apply(message.value)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the cache TTL bounds staleness meanwhile
-                log.warning("cache feed interrupted (%s); retrying in %.0f s", type(exc).__name__, delay)
-            finally:
-                await consumer.stop()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await consume_forever(make, read, log)
 
     def apply(self, raw: bytes | None) -> None:
         try:

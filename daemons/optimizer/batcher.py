@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from daemons.background import Background
 from uoom.assignment import Assignment, Channel, Order, Result, Weights, solve
 
 SolveInputs = Callable[[], Awaitable[tuple[list[Channel], Weights]]]
@@ -21,28 +22,19 @@ class Pending:
     )
 
 
-class MicroBatcher:
+class MicroBatcher(Background):
     def __init__(
         self, inputs: SolveInputs, window_ms: float, fallback_penalty: float, on_result: Callable[[Result, int], None]
     ) -> None:
         self.inputs, self.window, self.penalty, self.on_result = inputs, window_ms / 1000, fallback_penalty, on_result
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def submit(self, orders: list[Order], deadline_ms: float) -> tuple[list[Assignment], Result]:
         pending = Pending(orders, deadline_ms)
         await self._queue.put(pending)
         return await pending.done
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             batch = [await self._queue.get()]
             if self.window > 0:

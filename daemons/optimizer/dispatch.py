@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from daemons.background import Background
 from daemons.optimizer.state import ChannelState
 from uoom.assignment import Order, Placed, Reassignment, reoptimize
 from uoom.config import Settings
@@ -27,23 +28,14 @@ LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
 OPEN = [s.value for s in OPEN_STATES]
 
 
-class Dispatcher:
+class Dispatcher(Background):
     def __init__(self, settings: Settings, pool: asyncpg.Pool, state: ChannelState) -> None:
         self.settings, self.pool, self.state = settings, pool, state
         self.rounds = 0
         self.reassigned = 0
         self.last_round_ms: float | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             await asyncio.sleep(self.settings.dispatch_interval)
             try:

@@ -5,7 +5,6 @@ Observed quality (on time or not) is kept as a moving average per channel."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -14,59 +13,37 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
+from daemons.background import Background, consume_forever
 from uoom import rankings
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
 from uoom.domain.orders import FINISHED_STATES, OrderStatus
-from uoom.stores import redis_keys
+from uoom.stores import kafka, redis_keys
 
 log = logging.getLogger("uoom.optimizer.loadfeed")
 GROUP = "uoom-optimizer-load"
 QUALITY_ALPHA = 0.05  # weight of one delivery in the on-time moving average
 
 
-class LoadFeed:
+class LoadFeed(Background):
     def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
         self.settings, self.redis = settings, redis
         self.applied = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+    async def run(self) -> None:
+        def make() -> AIOKafkaConsumer:
+            return kafka.consumer(self.settings, self.settings.kafka_topic, group_id=GROUP)
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        async def read(consumer: AIOKafkaConsumer) -> None:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                for messages in batches.values():
+                    for message in messages:
+                        await self.apply(message.value)
+                if batches:
+                    await consumer.commit()  # only after Redis applied them: a crash replays, never skips
 
-    async def _run(self) -> None:
-        delay = 1.0
-        while True:
-            consumer = AIOKafkaConsumer(
-                self.settings.kafka_topic,
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                group_id=GROUP,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
-            try:
-                await consumer.start()
-                delay = 1.0
-                while True:
-                    batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                    for messages in batches.values():
-                        for message in messages:
-                            await self.apply(message.value)
-                    if batches:
-                        await consumer.commit()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retried; uncommitted events come again
-                log.warning("load feed interrupted (%s); retrying in %.0f s", type(exc).__name__, delay)
-            finally:
-                await consumer.stop()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await consume_forever(make, read, log)
 
     async def apply(self, raw: bytes | None) -> None:
         try:
