@@ -21,9 +21,9 @@ from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.readside import ReadSide
 from daemons.api.service import OrderService
+from daemons.serving import open_stores
 from uoom.config import Settings
 from uoom.stores.aws import dynamodb_client
-from uoom.stores.postgres import create_pool
 
 log = logging.getLogger("uoom.api")
 
@@ -48,11 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            pool = await create_pool(settings, timeout=2)
-            stack.push_async_callback(pool.close)
-            redis = aioredis.from_url(settings.redis_url.get_secret_value(), socket_timeout=0.2,
-                                      socket_connect_timeout=0.2)  # fmt: skip
-            stack.push_async_callback(redis.aclose)
+            pool, redis = await open_stores(settings, stack)
             dynamodb = await stack.enter_async_context(dynamodb_client(settings, fail_fast=True))
             http = await stack.enter_async_context(aiohttp.ClientSession())
             limiter = SharedRateLimiter(redis, settings.api_rate_limit_per_second)

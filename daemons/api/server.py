@@ -1,22 +1,11 @@
-"""Run the API under uvicorn (uvloop, httptools)."""
+"""Run the order API under uvicorn."""
 
 from __future__ import annotations
 
-import uvicorn
-
+from daemons.serving import run as serve
 from uoom.config import Settings
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
-    uvicorn.run(
-        "daemons.api.app:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,  # in-flight requests finish on SIGTERM
-    )
+    serve("daemons.api.app:create_app", host or settings.api_host, port or settings.api_port,
+          workers or settings.api_workers)  # fmt: skip

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,10 +18,10 @@ from daemons.optimizer.batcher import MicroBatcher
 from daemons.optimizer.dispatch import Dispatcher
 from daemons.optimizer.loadfeed import LoadFeed
 from daemons.optimizer.state import ChannelState
+from daemons.serving import open_stores
 from uoom.assignment import Order, Result
 from uoom.config import Settings
 from uoom.metrics import RollingWindow
-from uoom.stores.postgres import create_pool
 
 RANKING_REFRESH_SECONDS = 1.0
 log = logging.getLogger("uoom.optimizer")
@@ -89,12 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            pool = await create_pool(settings, timeout=2)
-            stack.push_async_callback(pool.close)
-            redis = aioredis.from_url(
-                settings.redis_url.get_secret_value(), socket_timeout=0.2, socket_connect_timeout=0.2
-            )
-            stack.push_async_callback(redis.aclose)
+            pool, redis = await open_stores(settings, stack)
             state = ChannelState(pool, redis)
             await _listen_for_channel_changes(pool, state, stack)
             batcher = MicroBatcher(
