@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from commands import config_cmd, keys_cmd, migrate_cmd, seed_cmd, serve_cmd, stack_cmd, up_cmd
+from commands import (
+    channels_cmd,
+    config_cmd,
+    keys_cmd,
+    migrate_cmd,
+    optimizer_cmd,
+    outbox_cmd,
+    relay_cmd,
+    seed_cmd,
+    serve_cmd,
+    stack_cmd,
+    up_cmd,
+)
 
 app = typer.Typer(
     name="uoom",
@@ -23,6 +35,10 @@ app.command("config")(config_cmd.show_config)
 app.command("up")(up_cmd.up)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
+app.command("relay")(relay_cmd.relay)
+app.add_typer(outbox_cmd.app, name="outbox")
+app.command("optimizer")(optimizer_cmd.optimizer)
+app.add_typer(channels_cmd.app, name="channels")
 
 
 def main() -> None:

@@ -21,11 +21,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: Any) -> Any:
-    """'7d', '12h', '30m', '45s', '1w' -> timedelta; anything else goes to pydantic (seconds, P7D)."""
-    if isinstance(value, str) and value[-1:].lower() in _UNITS and value[:-1].strip():
+    """'7d', '12h', '30m', '45s', '1w' or '604800' (seconds) -> timedelta; anything else is left
+    to pydantic (ISO 8601 such as P7D)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        number, unit = (text[:-1], _UNITS[text[-1]]) if text[-1:] in _UNITS else (text, 1)
         try:
-            return timedelta(seconds=float(value[:-1]) * _UNITS[value[-1].lower()])
-        except ValueError:
+            return timedelta(seconds=float(number) * unit)
+        except (ValueError, OverflowError):
             return value
     return value
 

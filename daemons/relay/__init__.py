@@ -1,0 +1,5 @@
+"""`uoom relay`: the outbox relay daemon (outbox -> Kafka, DLQ, read-model projector, pruning)."""
+
+from daemons.relay.service import Relay
+
+__all__ = ["Relay"]

@@ -1,0 +1,96 @@
+"""Waking the relay: PostgreSQL NOTIFY at commit, with the poll as the safety net."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import asyncpg
+
+log = logging.getLogger("uoom.relay")
+CHANNEL = "uoom_outbox"  # the outbox trigger's pg_notify channel (migrations/0001)
+KEEPALIVE_SECONDS = 30.0
+
+
+class Doorbell:
+    """Wakes one idle worker per ring. A ring while nobody waits is kept, so a worker that
+    goes idle just after an event committed claims again at once instead of sleeping a poll."""
+
+    def __init__(self) -> None:
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._missed = False
+        self.rings = 0  # how many commits were announced so far
+
+    def ring(self) -> None:
+        self.rings += 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._missed = True
+
+    def ring_all(self) -> None:
+        self.rings += 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        self._missed = True
+
+    async def wait(self, seconds: float) -> None:
+        if self._missed:
+            self._missed = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, seconds)
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+
+async def listen(dsn: str, doorbell: Doorbell, stopping: asyncio.Event, connected: asyncio.Event) -> None:
+    """Hold a LISTEN connection, reconnecting with backoff; ring on every notification and
+    after every (re)connect, since notifications sent while we were away are gone."""
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("LISTEN connection failed (%s); polling until it is back", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _, lost=lost: lost.set())
+        try:
+            await conn.add_listener(CHANNEL, lambda *_: doorbell.ring())
+            connected.set()
+            delay = 0.5
+            doorbell.ring()
+            while not (stopping.is_set() or lost.is_set()):
+                await _first(stopping, lost, seconds=KEEPALIVE_SECONDS)
+                if not (stopping.is_set() or lost.is_set()):
+                    await conn.execute("SELECT 1")  # a silently dead link shows up here
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("LISTEN connection lost (%s); reconnecting", exc)
+        finally:
+            connected.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
+
+
+async def _first(*events: asyncio.Event, seconds: float) -> None:
+    tasks = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
