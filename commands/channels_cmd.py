@@ -147,6 +147,7 @@ async def set_(
     from uoom.errors import UsageError
 
     raw = _pairs(changes)
+
     def as_bool(value: str) -> bool:
         return value.lower() in ("1", "true", "yes")
 

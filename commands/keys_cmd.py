@@ -28,9 +28,7 @@ async def _conn() -> AsyncIterator[Any]:
 
 @app.command()
 @command
-async def create(
-    name: str = typer.Argument(..., help="Who the key is for."), as_json: bool = JSON_OPTION
-) -> None:
+async def create(name: str = typer.Argument(..., help="Who the key is for."), as_json: bool = JSON_OPTION) -> None:
     """Create a key and print it once, on its own line (it cannot be shown again)."""
     from uoom import apikeys
 
@@ -65,9 +63,7 @@ async def list_(as_json: bool = JSON_OPTION) -> None:
 
 @app.command()
 @command
-async def revoke(
-    name: str = typer.Argument(..., help="The key's name."), as_json: bool = JSON_OPTION
-) -> None:
+async def revoke(name: str = typer.Argument(..., help="The key's name."), as_json: bool = JSON_OPTION) -> None:
     """Revoke a key; the API refuses it within a second (403)."""
     from uoom import apikeys
 

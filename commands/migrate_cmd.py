@@ -18,9 +18,7 @@ def _dsn() -> str:
 @app.command()
 @command
 async def up(
-    schema_only: bool = typer.Option(
-        False, "--schema-only", help="Skip the DynamoDB table and Kafka topics."
-    ),
+    schema_only: bool = typer.Option(False, "--schema-only", help="Skip the DynamoDB table and Kafka topics."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Apply pending migrations (each in its own transaction), then provision table and topics."""

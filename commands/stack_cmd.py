@@ -12,9 +12,7 @@ from commands._output import JSON_OPTION, ExitCode, command, emit_json, err, fai
 if TYPE_CHECKING:
     from uoom.stack import StackStatus
 
-app = typer.Typer(
-    help="The local stack: PostgreSQL, Redis, Kafka, DynamoDB (no Docker).", no_args_is_help=True
-)
+app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka, DynamoDB (no Docker).", no_args_is_help=True)
 SERVICES = typer.Argument(None, help="Services (postgres, redis, kafka, dynamodb); default all.")
 
 

@@ -50,9 +50,7 @@ async def list_keys(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 
 async def revoke(conn: asyncpg.Connection, name: str) -> None:
-    status = await conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name
-    )
+    status = await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name)
     if status == "UPDATE 0":
         exists = await conn.fetchval("SELECT 1 FROM api_keys WHERE name = $1", name)
         raise UoomError(f"key '{name}' is revoked already" if exists else f"no key named '{name}'")

@@ -37,9 +37,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="UOOM_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="UOOM_", env_file=".env", extra="ignore", populate_by_name=True)
 
     home: Path = Field(Path(".uoom"), description="Local stack: data, logs, pid files, jars")
     debug: bool = Field(False, description="Show tracebacks instead of one-line errors")

@@ -52,9 +52,7 @@ async def ensure_status_table(settings: Settings) -> list[str]:
             except ClientError as race:  # another migrate created it first
                 if race.response["Error"]["Code"] != "ResourceInUseException":
                     raise
-        await client.get_waiter("table_exists").wait(
-            TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
+        await client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         ttl = await client.describe_time_to_live(TableName=table)
         if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
             await client.update_time_to_live(

@@ -68,9 +68,7 @@ async def test_two_concurrent_ups_end_with_one_applied_set(scratch_dsn: str) -> 
 
 async def test_a_failing_file_is_rolled_back_whole(scratch_dsn: str, migrations_copy: Path) -> None:
     bad = migrations_copy / "0999_broken.sql"
-    bad.write_text(
-        "-- migrate:up\nCREATE TABLE half_done (id int);\nSELECT no_such_column;\n-- migrate:down\n"
-    )
+    bad.write_text("-- migrate:up\nCREATE TABLE half_done (id int);\nSELECT no_such_column;\n-- migrate:down\n")
     with pytest.raises(MigrationError, match=r"0999_broken\.sql"):
         await migrate.up(scratch_dsn, migrations_copy)
     assert "half_done" not in await _tables(scratch_dsn)

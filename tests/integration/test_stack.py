@@ -15,9 +15,7 @@ UOOM = [sys.executable, "-m", "commands"]
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*UOOM, *args], capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ)
-    )
+    return subprocess.run([*UOOM, *args], capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ))
 
 
 def status(env: dict[str, str] | None = None) -> dict[str, dict]:

@@ -40,8 +40,7 @@ class DynamoDB(LocalService):
     def check_prerequisites(self) -> None:
         if not self._server().exists():
             raise PrerequisiteMissing(
-                "moto_server not found: install the project: .venv/bin/pip install -e . "
-                "(or run scripts/setup)"
+                "moto_server not found: install the project: .venv/bin/pip install -e . (or run scripts/setup)"
             )
 
     def command(self) -> list[str]:

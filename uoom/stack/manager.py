@@ -90,9 +90,7 @@ async def _status(service: LocalService) -> ServiceStatus:
 async def _ensure_up(service: LocalService) -> None:
     if not await _answers(service):
         if not service.is_local:
-            raise ServiceUnavailable(
-                f"{service.name} at {service.url} does not answer (remote: not started here)"
-            )
+            raise ServiceUnavailable(f"{service.name} at {service.url} does not answer (remote: not started here)")
         if service.pid() is None:
             await asyncio.to_thread(service.start)
         await _wait_until_up(service)
@@ -112,8 +110,7 @@ async def _wait_until_up(service: LocalService) -> None:
             last_error = _one_line(exc)
         await asyncio.sleep(0.25)
     raise ServiceUnavailable(
-        f"{service.name} did not answer within {service.start_timeout:.0f} s ({last_error}); "
-        f"see {service.log_file}"
+        f"{service.name} did not answer within {service.start_timeout:.0f} s ({last_error}); see {service.log_file}"
     )
 
 
