@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     breaker_recovery_seconds: float = Field(5.0, gt=0, description="Open breaker waits before a trial")
     default_channel_id: str = Field("", description="Last-resort channel when nothing else assigns one")
     status_cache_ttl_ms: int = Field(
-        5000, ge=0, description="API status cache entry lifetime: the most a read lags if events stop; 0 off"
+        30_000, ge=0, description="API status cache entry lifetime: the most a read lags if events stop; 0 off"
     )
     status_cache_size: int = Field(100_000, ge=0, description="Entries in the in-process status cache")
     relay_metrics_port: int = Field(3003, description="Relay metrics port")

@@ -21,7 +21,7 @@ from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.readside import ReadSide
 from daemons.api.service import OrderService
-from daemons.serving import open_stores
+from daemons.serving import GcPauses, freeze_startup_heap, open_stores
 from uoom.config import Settings
 from uoom.stores.aws import dynamodb_client
 
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads, metrics),
                 Authorizer(pool, limiter, metrics.registry), metrics,
             )  # fmt: skip
+            freeze_startup_heap()
+            app.state.gc = GcPauses()
             yield
 
     app = FastAPI(

@@ -61,6 +61,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     return {
         "routes": res.metrics.summary(),
         "stages": res.metrics.stage_summary(),
+        "gcPausesByGeneration": request.app.state.gc.summary(),
         "readModel": {"hitRate": res.reads.hit_rate(), "sources": res.reads.sources},
         "assignment": {
             "sources": sources,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
@@ -24,16 +26,27 @@ log = logging.getLogger("uoom.api.read")
 
 
 class SnapshotCache:
+    """Each entry lives a random 50-100 % of the TTL, so entries loaded together do not all expire
+    together; past 75 % of its life a read asks for a refresh, which runs in the background."""
+
     def __init__(self, ttl_ms: int, size: int) -> None:
         self.ttl = ttl_ms / 1000
         self.size = size
-        self._entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, float, dict[str, Any]]] = OrderedDict()
+
+    def lookup(self, order_id: str) -> tuple[dict[str, Any] | None, bool]:
+        """(snapshot or None, whether it is due for a refresh)."""
+        entry = self._entries.get(order_id)
+        if entry is None:
+            return None, False
+        stored_at, lifetime, snapshot = entry
+        age = time.monotonic() - stored_at
+        if age > lifetime:
+            return None, False
+        return snapshot, age > 0.75 * lifetime
 
     def get(self, order_id: str) -> dict[str, Any] | None:
-        entry = self._entries.get(order_id)
-        if entry is None or time.monotonic() - entry[0] > self.ttl:
-            return None
-        return entry[1]
+        return self.lookup(order_id)[0]
 
     def refresh(self, snapshot: dict[str, Any]) -> bool:
         """Replace a snapshot this cache holds with a newer one; orders it does not hold are left out."""
@@ -47,9 +60,9 @@ class SnapshotCache:
             return
         key = snapshot["id"]
         current = self._entries.get(key)
-        if current is not None and current[1]["version"] > snapshot["version"]:
+        if current is not None and current[2]["version"] > snapshot["version"]:
             return  # never replace a newer snapshot with an older one
-        self._entries[key] = (time.monotonic(), snapshot)
+        self._entries[key] = (time.monotonic(), self.ttl * random.uniform(0.5, 1.0), snapshot)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -66,7 +79,8 @@ class ReadSide:
             buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 35, 50, 100, 250, 1000), registry=registry,
         )  # fmt: skip
         self.reads = Counter("read_model_reads", "Status reads by source", ["source"], registry=registry)
-        self._backfills: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refreshing: set[str] = set()
 
     def hit_rate(self) -> float | None:
         hits = self.sources["cache"] + self.sources["dynamodb"] + self.sources["dax"]
@@ -79,19 +93,37 @@ class ReadSide:
 
     async def get(self, order_id: uuid.UUID) -> tuple[dict[str, Any] | None, str]:
         key = str(order_id)
-        cached = self.cache.get(key)
+        cached, due = self.cache.lookup(key)
         if cached is not None:
+            if due and key not in self._refreshing:  # one refresh per order at a time
+                self._refreshing.add(key)
+                self._background(self._refresh(order_id))
             self._count("cache")
             return cached, "cache"
+        return await self._load(order_id)
+
+    async def _refresh(self, order_id: uuid.UUID) -> None:
+        try:
+            await self._load(order_id, count=False)
+        except Exception as exc:  # noqa: BLE001 - the entry simply expires; the next read loads it
+            log.debug("refresh of %s failed: %s", order_id, exc)
+        finally:
+            self._refreshing.discard(str(order_id))
+
+    async def _load(self, order_id: uuid.UUID, count: bool = True) -> tuple[dict[str, Any] | None, str]:
+        """Read model first, PostgreSQL on a miss (then backfill); the answer goes into the cache."""
+        key = str(order_id)
         snapshot, source = await self._read_model(key)
         if snapshot is None:
             row = await orders.fetch(self.pool, order_id)
             if row is None:
-                self._count("missing")
+                if count:
+                    self._count("missing")
                 return None, "missing"
             snapshot, source = orders.snapshot(row), "postgres"
             self.backfill(snapshot)
-        self._count(source)
+        if count:
+            self._count(source)
         self.cache.put(snapshot)
         return snapshot, source
 
@@ -123,9 +155,12 @@ class ReadSide:
 
     def backfill(self, snapshot: dict[str, Any]) -> None:
         """Write the snapshot to the read model in the background; losing it costs only a miss."""
-        task = asyncio.create_task(self._write(snapshot))
-        self._backfills.add(task)
-        task.add_done_callback(self._backfills.discard)
+        self._background(self._write(snapshot))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
 
     async def _write(self, snapshot: dict[str, Any]) -> None:
         try:

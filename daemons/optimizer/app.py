@@ -18,7 +18,7 @@ from daemons.optimizer.batcher import MicroBatcher
 from daemons.optimizer.dispatch import Dispatcher
 from daemons.optimizer.loadfeed import LoadFeed
 from daemons.optimizer.state import ChannelState
-from daemons.serving import open_stores
+from daemons.serving import freeze_startup_heap, open_stores
 from uoom.assignment import Order, Result
 from uoom.config import Settings
 from uoom.metrics import RollingWindow
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ranker = asyncio.create_task(_refresh_rankings(state))
             stack.callback(ranker.cancel)
             app.state.parts = {"batcher": batcher, "dispatcher": dispatcher, "feed": feed, "state": state}
+            freeze_startup_heap()
             yield
 
     app = FastAPI(
