@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.test_relay_support import (
+from tests.integration.relay_support import (
     assert_order_kept,
     db,
     pending,

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from daemons.relay import Relay
-from tests.integration.test_relay_support import (
+from tests.integration.relay_support import (
     assert_once_in_order,
     assert_order_kept,
     db,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from commands.main import app
 from daemons.relay import Relay
-from tests.integration.test_relay_support import relay_dsn, relay_settings, running, until
+from tests.integration.relay_support import relay_dsn, relay_settings, running, until
 from uoom.relay_outbox import prune
 
 __all__ = ["relay_dsn"]  # fixtures

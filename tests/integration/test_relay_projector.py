@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemons.relay import Relay
-from tests.integration.test_relay_support import (
+from tests.integration.relay_support import (
     db,
     free_ports,
     relay_dsn,

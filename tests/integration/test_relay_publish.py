@@ -7,7 +7,7 @@ import random
 import time
 
 from daemons.relay import Relay
-from tests.integration.test_relay_support import (
+from tests.integration.relay_support import (
     assert_once_in_order,
     db,
     pending,
