@@ -10,6 +10,7 @@ capacity (share of slots free).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -82,7 +83,10 @@ def _text(value: Any) -> str:
 
 
 async def refresh(redis: aioredis.Redis, channels: Sequence[Channel], weights: Weights) -> None:
-    """Rewrite the per-criterion ZSETs and the composite ranking in one pipeline."""
+    """Rewrite the per-criterion ZSETs and the composite ranking in one pipeline. A channel's
+    quality is its observed on-time rate once deliveries have been seen, its registered one before."""
+    observed = {_text(k): float(v) for k, v in (await redis.hgetall(redis_keys.OBSERVED_QUALITY)).items()}
+    channels = [replace(c, quality=observed[c.id]) if c.id in observed else c for c in channels]
     scores = criterion_scores(channels)
     async with redis.pipeline(transaction=True) as pipe:
         for criterion, values in scores.items():

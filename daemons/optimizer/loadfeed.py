@@ -66,7 +66,7 @@ class LoadFeed(Background):
             return
         delivered = datetime.fromisoformat(order["updatedAt"])
         on_time = 1.0 if delivered <= datetime.fromisoformat(promised) else 0.0
-        key = f"{redis_keys.PREFIX}channel:observed-quality"
+        key = redis_keys.OBSERVED_QUALITY
         current = await self.redis.hget(key, order["channelId"])
         value = on_time if current is None else (1 - QUALITY_ALPHA) * float(current) + QUALITY_ALPHA * on_time
         await self.redis.hset(key, order["channelId"], value)

@@ -64,3 +64,16 @@ async def test_load_moves_once_per_order_whatever_the_redeliveries(redis: aiored
     assert await rankings.move_load(redis, order, None)  # delivered
     assert not await rankings.move_load(redis, order, None)
     assert (await load(a), await load(b)) == (0, 0)
+
+
+async def test_observed_on_time_rate_replaces_the_registered_quality(redis: aioredis.Redis) -> None:
+    await redis.delete(redis_keys.OBSERVED_QUALITY)
+    quality_only = Weights(cost=0, time=0, quality=1, capacity=0)
+    await rankings.refresh(redis, [CHEAP_SLOW, DEAR_FAST], quality_only)
+    assert await order_of(redis) == ["dear-fast", "cheap-slow"]
+    await redis.hset(redis_keys.OBSERVED_QUALITY, mapping={"dear-fast": 0.5, "cheap-slow": 0.99})
+    try:
+        await rankings.refresh(redis, [CHEAP_SLOW, DEAR_FAST], quality_only)
+        assert await order_of(redis) == ["cheap-slow", "dear-fast"]
+    finally:
+        await redis.delete(redis_keys.OBSERVED_QUALITY)

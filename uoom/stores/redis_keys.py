@@ -6,6 +6,7 @@ PREFIX = "uoom:"
 RANK_COMPOSITE = PREFIX + "rank:composite"  # ZSET channel id -> weighted score (higher is better)
 WEIGHTS = PREFIX + "weights"  # HASH criterion -> weight
 CHANNEL_LOAD = PREFIX + "channel:load"  # HASH channel id -> orders in flight
+OBSERVED_QUALITY = PREFIX + "channel:observed-quality"  # HASH channel id -> on-time moving average
 
 
 def rank_key(criterion: str) -> str:
