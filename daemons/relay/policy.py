@@ -48,19 +48,6 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     kafka.CorruptRecordException,
     kafka.UnsupportedForMessageFormatError,
 )
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    kafka.KafkaTimeoutError,
-    kafka.ProducerClosed,
-    kafka.ProducerFenced,
-    kafka.IllegalStateError,
-    kafka.OutOfOrderSequenceNumber,
-    kafka.UnknownProducerId,
-    kafka.InvalidProducerEpoch,
-    kafka.TopicAuthorizationFailedError,
-    kafka.ClusterAuthorizationFailedError,
-    ConnectionError,
-    OSError,
-)
 # After these the producer cannot be trusted with more sends: the relay builds a new one.
 PRODUCER_BROKEN: tuple[type[BaseException], ...] = (
     kafka.ProducerClosed,
@@ -69,6 +56,14 @@ PRODUCER_BROKEN: tuple[type[BaseException], ...] = (
     kafka.OutOfOrderSequenceNumber,
     kafka.UnknownProducerId,
     kafka.InvalidProducerEpoch,
+)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    kafka.KafkaTimeoutError,
+    *PRODUCER_BROKEN,
+    kafka.TopicAuthorizationFailedError,
+    kafka.ClusterAuthorizationFailedError,
+    ConnectionError,
+    OSError,
 )
 
 
