@@ -59,24 +59,48 @@ async def prepare(settings: Settings) -> str:
     return key
 
 
-def start_api(port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "UOOM_API_RATE_LIMIT_PER_SECOND": "1000000"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "commands", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "commands", *args], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
 
 
-async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
+def start_daemons(port: int, args: argparse.Namespace) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """The API, and with --platform the optimizer and the relay (with its projector) beside it, on
+    ports of their own, as `uoom up` runs them."""
+    optimizer_port, relay_port = free_port(), free_port()
+    env = {"UOOM_API_RATE_LIMIT_PER_SECOND": "1000000", "UOOM_OPTIMIZER_PORT": str(optimizer_port),
+           "UOOM_RELAY_METRICS_PORT": str(relay_port)}  # fmt: skip
+    daemons = [start(["serve", "--port", str(port), "--workers", str(args.workers)], env)]
+    health = [f"http://127.0.0.1:{port}/healthz"]
+    if args.platform:
+        daemons += [start(["optimizer"], env), start(["relay"], env)]
+        health += [f"http://127.0.0.1:{optimizer_port}/healthz", f"http://127.0.0.1:{relay_port}/api/v1/metrics"]
+    return daemons, health
+
+
+async def outbox_drained(dsn: str) -> None:
+    """With the relay running, start measuring only once the backlog of earlier runs is published."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(3000):
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox_events WHERE NOT processed)"):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise SystemExit("the relay did not drain the outbox within 300 s")
+
+
+async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
         try:
-            async with session.get(f"{base}/healthz") as r:
+            async with session.get(url) as r:
                 if r.status == 200:
                     return
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.1)
-    raise SystemExit("the API did not become healthy")
+    raise SystemExit(f"{url} did not become healthy")
 
 
 def describe(r: Run) -> dict[str, Any]:
@@ -89,13 +113,16 @@ async def main(args: argparse.Namespace) -> None:
     key = await prepare(settings)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    api = start_api(port, args.workers)
+    daemons, health = start_daemons(port, args)
     headers = {"Authorization": f"Bearer {key}"}
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=10)
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            await wait_healthy(session, base)
+            for url in health:
+                await wait_healthy(session, url)
+            if args.platform:
+                await outbox_drained(settings.database_url.get_secret_value())
             ids = []
             for i in range(args.orders):  # the orders whose status is read
                 async with session.post(f"{base}/api/orders", json=order_body(i), headers=headers) as r:
@@ -121,8 +148,10 @@ async def main(args: argparse.Namespace) -> None:
             async with session.get(f"{base}/api/metrics") as r:
                 create_metrics = await r.json()
     finally:
-        api.terminate()
-        api.wait(15)
+        for daemon in daemons:
+            daemon.terminate()
+        for daemon in daemons:
+            daemon.wait(15)
     report(args, runs, status_metrics, create_metrics)
 
 
@@ -170,6 +199,7 @@ if __name__ == "__main__":
     parser.add_argument("--create-seconds", type=float, default=60)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--platform", action="store_true", help="run the optimizer and the relay beside the API")
     parser.add_argument("--quick", action="store_true", help="5 s runs, for a smoke test")
     a = parser.parse_args()
     if a.quick:

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter.start()
             stack.push_async_callback(limiter.stop)
             reads = ReadSide(settings, pool, dynamodb, _dax(settings), metrics.registry)
+            stack.push_async_callback(reads.close)  # before the clients it writes through close
             feed = CacheFeed(settings, reads.cache)
             feed.start()
             stack.push_async_callback(feed.stop)

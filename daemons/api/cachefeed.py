@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from daemons.api.readside import SnapshotCache
+from daemons.api.statuscache import SnapshotCache
 from daemons.background import Background, consume_forever
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot

@@ -62,7 +62,12 @@ async def metrics_json(request: Request) -> dict[str, Any]:
         "routes": res.metrics.summary(),
         "stages": res.metrics.stage_summary(),
         "gcPausesByGeneration": request.app.state.gc.summary(),
-        "readModel": {"hitRate": res.reads.hit_rate(), "sources": res.reads.sources},
+        "readModel": {
+            "hitRate": res.reads.hit_rate(),
+            "sources": res.reads.sources,
+            "writes": res.reads.write_outcomes,
+            "pendingWrites": res.reads.pending_writes(),
+        },
         "assignment": {
             "sources": sources,
             "fallbackRate": fallbacks / assigned if assigned else None,

@@ -1,5 +1,6 @@
 """The write path: one PostgreSQL transaction for the order (or its change) and its outbox event,
-then a write-through to the read model that can fail without failing the request."""
+then the read model: written behind the response for a new order, through (before the response)
+for a status change. Neither can fail the request."""
 
 from __future__ import annotations
 
@@ -65,8 +66,7 @@ class OrderService:
             replay = await self._replay(key_id, idempotency_key or "", request_hash)
             assert replay is not None
             return replay
-        with self.stage("create.writeThrough"):
-            await self.reads.write_through(snapshot)
+        self.reads.write_behind(snapshot)
         return 201, snapshot
 
     async def _insert(self, values: dict[str, Any], key_id: str, idempotency_key: str | None,

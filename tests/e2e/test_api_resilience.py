@@ -55,7 +55,12 @@ async def test_dynamodb_down_orders_are_created_and_status_served_from_postgres_
     key = (await create_key(settings, "ddb-down"))[1]
     async with api.client(key) as client:
         before = await create(client)
-        assert (await item_in(own, before["id"])) is not None  # the process writes to our moto
+
+        async def written_behind() -> dict[str, Any] | None:
+            return await item_in(own, before["id"])
+
+        item, _ = await poll(written_behind, timeout=5)
+        assert item is not None, "the create was not written behind to our moto"
         assert (await client.get(f"/api/orders/{before['id']}/status")).json()["source"] == "dynamodb"
 
         moto.kill()

@@ -3,13 +3,16 @@ DAX client is configured (a stand-in client: DAX has no local form)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from daemons.api.readside import ReadSide, SnapshotCache
+from daemons.api.readside import ReadSide
+from daemons.api.statuscache import SnapshotCache
 from uoom.config import Settings
 from uoom.stores import readmodel
 
@@ -74,3 +77,43 @@ async def test_status_reads_go_through_dax_when_configured() -> None:
 def test_an_item_past_its_ttl_is_treated_as_absent() -> None:
     item = readmodel.to_item(snapshot("a", 1), ttl_hours=1, now=time.time() - 7200)
     assert readmodel.from_item(item) is None
+
+
+class StandInDynamoDB:
+    """Answers BatchGetItem from a dict of items, leaving some keys unprocessed the first time,
+    as DynamoDB does under throttling; records the size of each call."""
+
+    def __init__(self, table: str, items: dict[str, dict[str, Any]], unprocessed_first: int = 0) -> None:
+        self.table, self.items, self.unprocessed_first = table, items, unprocessed_first
+        self.calls: list[int] = []
+
+    async def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        keys = RequestItems[self.table]["Keys"]
+        self.calls.append(len(keys))
+        held_back, keys = keys[: self.unprocessed_first], keys[self.unprocessed_first :]
+        self.unprocessed_first = 0
+        found = [self.items[k["orderId"]["S"]] for k in keys if k["orderId"]["S"] in self.items]
+        unprocessed = {self.table: {"Keys": held_back}} if held_back else {}
+        return {"Responses": {self.table: found}, "UnprocessedKeys": unprocessed}
+
+
+async def test_entries_near_the_end_of_their_life_are_refreshed_together_in_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("daemons.api.statuscache.random.uniform", lambda low, high: high)  # lifetime = TTL
+    settings = Settings(_env_file=None, status_cache_ttl_ms=1000)
+    ids = [str(uuid.uuid4()) for _ in range(150)]
+    newer = {i: readmodel.to_item(snapshot(i, 2, "CONFIRMED"), ttl_hours=72) for i in ids}
+    dynamodb = StandInDynamoDB(settings.dynamodb_table, newer, unprocessed_first=10)
+    reads = ReadSide(settings, pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry())
+    for i in ids:
+        reads.cache.put(snapshot(i, 1))
+    await asyncio.sleep(0.8)  # past 75 % of the 1 s life: due, not expired
+    for i in ids:
+        found, source = await reads.get(uuid.UUID(i))
+        assert (found["version"], source) == (1, "cache")  # type: ignore[index]
+    await asyncio.sleep(0.2)  # the gathering window, then the batches
+    assert dynamodb.calls == [100, 10, 50]  # 100, the 10 it held back, the remaining 50
+    assert all(reads.cache.get(i)["version"] == 2 for i in ids)  # type: ignore[index]
+    assert reads.sources["cache"] == 150 and reads.sources["dynamodb"] == 0
+    await reads.close()
