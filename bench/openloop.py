@@ -21,6 +21,7 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     late_starts: int = 0  # requests the generator itself sent > 5 ms after their intended time
+    cpu: dict[str, float] = field(default_factory=dict)  # cores used per process tree during the run
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1

@@ -4,7 +4,8 @@ The in-process cache (statuscache.py) holds snapshots this worker wrote or read.
 this worker update it at once; changes made elsewhere arrive through the order events
 (cachefeed.py); an entry is trusted for at most `status_cache_ttl_ms`, the bound on staleness when
 events stop flowing. Entries near the end of their life are refreshed in the background, many
-per BatchGetItem: botocore costs about 2 ms of event-loop CPU per call, whatever its size.
+per BatchGetItem: botocore costs a few ms of event-loop CPU per call, whatever its size, and
+every request arriving meanwhile waits for it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from uoom.stores import orders, readmodel
 log = logging.getLogger("uoom.api.read")
 
 BATCH_LIMIT = 100  # BatchGetItem's own limit
-REFRESH_GATHER_S = 0.05  # how long due entries gather before one batched refresh
+# How long due entries gather before one batched refresh: each call stalls the event loop for a
+# few ms whatever its size, so fewer is better; 10 % of the TTL leaves time before they expire
+# (an entry comes due with at least 12.5 % of the TTL left: 25 % of a life of 50-100 %).
+REFRESH_GATHER_MAX_S = 1.0
 MAX_PENDING_WRITES = 2_000  # beyond this the read model is not keeping up: drop, the projector repairs
 
 
@@ -78,7 +82,7 @@ class ReadSide:
         return await self._load(order_id)
 
     async def _refresh_due(self) -> None:
-        await asyncio.sleep(REFRESH_GATHER_S)
+        await asyncio.sleep(min(REFRESH_GATHER_MAX_S, self.cache.ttl * 0.1))
         while self._due:
             keys = list(itertools.islice(self._due, BATCH_LIMIT))
             self._due.difference_update(keys)

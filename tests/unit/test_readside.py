@@ -112,7 +112,7 @@ async def test_entries_near_the_end_of_their_life_are_refreshed_together_in_batc
     for i in ids:
         found, source = await reads.get(uuid.UUID(i))
         assert (found["version"], source) == (1, "cache")  # type: ignore[index]
-    await asyncio.sleep(0.2)  # the gathering window, then the batches
+    await asyncio.sleep(0.4)  # the gathering window (100 ms), then the batches
     assert dynamodb.calls == [100, 10, 50]  # 100, the 10 it held back, the remaining 50
     assert all(reads.cache.get(i)["version"] == 2 for i in ids)  # type: ignore[index]
     assert reads.sources["cache"] == 150 and reads.sources["dynamodb"] == 0
