@@ -56,7 +56,7 @@ BENCH_REDIS_DB = 2
 BENCH_TABLE = "uoom-bench-order-status"
 
 
-async def prepare(settings: Settings) -> tuple[Settings, str]:
+async def prepare(settings: Settings, capacity_scale: int) -> tuple[Settings, str]:
     """A fresh database, Redis db and DynamoDB table for each run: orders left open by earlier
     runs would otherwise fill every channel and the optimizer's re-optimization window."""
     await Stack(settings).up()
@@ -84,6 +84,7 @@ async def prepare(settings: Settings) -> tuple[Settings, str]:
     conn = await asyncpg.connect(dsn)
     try:
         await demo.load(conn)
+        await conn.execute("UPDATE channels SET capacity = capacity * $1", capacity_scale)
         _, key = await apikeys.create(conn, f"bench-{uuid.uuid4().hex[:8]}")
     finally:
         await conn.close()
@@ -156,7 +157,7 @@ def describe(r: Run) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    bench, key = await prepare(Settings())
+    bench, key = await prepare(Settings(), args.capacity_scale)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     daemons, health = start_daemons(port, args, bench)
@@ -252,7 +253,8 @@ def report(args: argparse.Namespace, runs: list[Run], status_metrics: dict[str, 
     md += f"Verdict: {verdict}\n\nServer-side stages after the status runs: {status_metrics.get('stages')}\n\n"
     md += f"Server-side stages after the create run: {create_metrics.get('stages')}\n"
     md += f"\nAssignment sources: {create_metrics.get('assignment')}\n"
-    path = save("api", {"args": vars(args), "runs": rows, "verdict": verdict,
+    name = f"api-platform-{args.create_rate:.0f}" if args.platform else "api"
+    path = save(name, {"args": vars(args), "runs": rows, "verdict": verdict,
                         "server_after_status": status_metrics, "server_after_create": create_metrics}, md)  # fmt: skip
     print(md)
     print(f"report: {path}")
@@ -268,6 +270,9 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--platform", action="store_true", help="run the optimizer and the relay beside the API")
+    parser.add_argument("--capacity-scale", type=int, default=100,
+                        help="multiply the demo fleet (605 couriers, sized for about an order a second): nothing "
+                             "is delivered during the run, so at 100 orders/s it would be full within 6 s")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="5 s runs, for a smoke test")
     a = parser.parse_args()
     if a.quick:

@@ -64,6 +64,12 @@ class StandInDax:
         self.calls += 1
         return {"Item": self.item} if Key["orderId"]["S"] == self.item["orderId"]["S"] else {}
 
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        ((table, wanted),) = RequestItems.items()
+        found = [self.item for k in wanted["Keys"] if k["orderId"]["S"] == self.item["orderId"]["S"]]
+        return {"Responses": {table: found}, "UnprocessedKeys": {}}
+
 
 async def test_status_reads_go_through_dax_when_configured() -> None:
     order_id = str(uuid.uuid4())
@@ -117,3 +123,35 @@ async def test_entries_near_the_end_of_their_life_are_refreshed_together_in_batc
     assert all(reads.cache.get(i)["version"] == 2 for i in ids)  # type: ignore[index]
     assert reads.sources["cache"] == 150 and reads.sources["dynamodb"] == 0
     await reads.close()
+
+
+class SlowDynamoDB:
+    """PutItem that takes a while, as a loaded read model does."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.written = seconds, []  # type: ignore[var-annotated]
+
+    async def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        await asyncio.sleep(self.seconds)
+        self.written.append(kwargs["Item"]["orderId"]["S"])
+        return {}
+
+
+async def test_a_new_order_is_cached_at_once_written_behind_and_drained_at_shutdown() -> None:
+    dynamodb = SlowDynamoDB(0.3)
+    reads = ReadSide(Settings(_env_file=None), pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry())
+    order_id = str(uuid.uuid4())
+    reads.write_behind(snapshot(order_id, 1))
+    assert reads.cache.get(order_id) is not None and dynamodb.written == []  # answered before the write
+    assert reads.pending_writes() == 1
+    await reads.close()
+    assert dynamodb.written == [order_id] and reads.write_outcomes["written"] == 1
+
+
+async def test_batch_status_reads_go_through_dax_when_configured() -> None:
+    order_id = str(uuid.uuid4())
+    dax = StandInDax(readmodel.to_item(snapshot(order_id, 2, "CONFIRMED"), ttl_hours=72))
+    reads = ReadSide(Settings(_env_file=None), pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
+    found, missing = await reads.batch([uuid.UUID(order_id)])
+    assert [(s["status"], source) for s, source in found] == [("CONFIRMED", "dax")] and missing == []
+    assert dax.calls == 1
