@@ -3,6 +3,7 @@ every daemon opens once at start-up and closes at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import time
@@ -11,7 +12,9 @@ import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
 
+from daemons.background import Background
 from uoom.config import Settings
+from uoom.metrics import RollingWindow
 from uoom.stores.postgres import create_pool
 
 
@@ -61,3 +64,19 @@ class GcPauses:
     def summary(self) -> dict[str, list[float] | list[int]]:
         return {"count": self.count, "totalMs": [round(t, 1) for t in self.total_ms],
                 "maxMs": [round(m, 1) for m in self.max_ms]}  # fmt: skip
+
+
+class LoopLag(Background):
+    """How late the event loop runs a timer: every request waits this long behind whatever held
+    the loop (a slow callback, a GC pause, the process waiting for a CPU). Sampled every 50 ms."""
+
+    INTERVAL_S = 0.05
+
+    def __init__(self) -> None:
+        self.window = RollingWindow()
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.INTERVAL_S)
+            self.window.add(max(0.0, (time.perf_counter() - started - self.INTERVAL_S) * 1000))

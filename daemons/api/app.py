@@ -21,7 +21,7 @@ from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.readside import ReadSide
 from daemons.api.service import OrderService
-from daemons.serving import GcPauses, freeze_startup_heap, open_stores
+from daemons.serving import GcPauses, LoopLag, freeze_startup_heap, open_stores
 from uoom.config import Settings
 from uoom.stores.aws import dynamodb_client
 
@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )  # fmt: skip
             freeze_startup_heap()
             app.state.gc = GcPauses()
+            app.state.loop_lag = LoopLag()
+            app.state.loop_lag.start()
+            stack.push_async_callback(app.state.loop_lag.stop)
             yield
 
     app = FastAPI(

@@ -62,6 +62,7 @@ async def metrics_json(request: Request) -> dict[str, Any]:
         "routes": res.metrics.summary(),
         "stages": res.metrics.stage_summary(),
         "gcPausesByGeneration": request.app.state.gc.summary(),
+        "eventLoopLagMs": request.app.state.loop_lag.window.summary(),
         "readModel": {
             "hitRate": res.reads.hit_rate(),
             "sources": res.reads.sources,

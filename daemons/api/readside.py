@@ -69,17 +69,24 @@ class ReadSide:
         self.write_outcomes[outcome] += 1
         self.writes.labels(outcome).inc()
 
-    async def get(self, order_id: uuid.UUID) -> tuple[dict[str, Any] | None, str]:
+    def cached(self, order_id: uuid.UUID) -> dict[str, Any] | None:
+        """A cache hit, without awaiting anything (the hot path), or None."""
         key = str(order_id)
-        cached, due = self.cache.lookup(key)
-        if cached is not None:
-            if due:
-                self._due.add(key)
-                if self._refresher is None or self._refresher.done():
-                    self._refresher = self._background(self._refresh_due())
-            self._count("cache")
-            return cached, "cache"
-        return await self._load(order_id)
+        snapshot, due = self.cache.lookup(key)
+        if snapshot is None:
+            return None
+        if due:
+            self._due.add(key)
+            if self._refresher is None or self._refresher.done():
+                self._refresher = self._background(self._refresh_due())
+        self._count("cache")
+        return snapshot
+
+    async def get(self, order_id: uuid.UUID) -> tuple[dict[str, Any] | None, str]:
+        snapshot = self.cached(order_id)
+        if snapshot is not None:
+            return snapshot, "cache"
+        return await self.load(order_id)
 
     async def _refresh_due(self) -> None:
         await asyncio.sleep(min(REFRESH_GATHER_MAX_S, self.cache.ttl * 0.1))
@@ -95,7 +102,7 @@ class ReadSide:
                 self.cache.put(snapshot)  # same or newer version: a new lease of life
             self.refreshes.inc(len(found))
 
-    async def _load(self, order_id: uuid.UUID) -> tuple[dict[str, Any] | None, str]:
+    async def load(self, order_id: uuid.UUID) -> tuple[dict[str, Any] | None, str]:
         """Read model first, PostgreSQL on a miss (then backfill); the answer goes into the cache."""
         key = str(order_id)
         snapshot, source = await self._read_model(key)

@@ -487,3 +487,26 @@ async def test_patch_through_another_worker_is_visible_here_within_the_status_ca
 
     visible, seconds = await poll(sees_it, timeout=10)
     assert visible and seconds <= STATUS_CACHE_TTL_MS / 1000 + BOUND_MARGIN_S, seconds
+
+
+async def test_json_metrics_count_each_route_and_the_read_sources(client: httpx.AsyncClient) -> None:
+    """/api/metrics: requests per route with exact rolling percentiles, where status reads came
+    from, what became of the read-model writes, and the event loop's lag."""
+    order = await create(client)
+    before = (await client.get("/api/metrics")).json()
+    for _ in range(20):
+        assert (await client.get(f"/api/orders/{order['id']}/status")).status_code == 200
+    after = (await client.get("/api/metrics")).json()
+
+    route = "GET /api/orders/{order_id}/status"
+    counted = after["routes"][route]["requests"] - before["routes"].get(route, {"requests": 0})["requests"]
+    assert counted == 20
+    window = after["routes"][route]["latencyMs60s"]
+    assert window["count"] >= 20 and 0 < window["p50"] <= window["p95"] <= window["p99"] <= window["max"]
+    read = {
+        k: after["readModel"]["sources"][k] - before["readModel"]["sources"][k] for k in after["readModel"]["sources"]
+    }
+    assert sum(read.values()) == 20 and read["missing"] == 0
+    assert 0 <= after["readModel"]["hitRate"] <= 1
+    assert after["readModel"]["writes"]["written"] >= 1 and after["readModel"]["writes"]["failed"] == 0
+    assert after["eventLoopLagMs"]["count"] > 0 and after["eventLoopLagMs"]["max"] >= 0
