@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from daemons.relay import Relay
+from daemons.relay.service import STOP_GRACE_SECONDS
 from tests.integration.relay_support import (
     assert_once_in_order,
     assert_order_kept,
@@ -159,3 +160,30 @@ async def test_kafka_stopped_mid_stream_then_started_loses_nothing(settings, rel
     assert len(received) - len(written) <= 2 * 20  # duplicates only from the batch in flight
     # an outage is not the events' fault: no attempt counted, nothing dead-lettered
     assert relay.metrics.totals["retries"] == 0 and relay.metrics.totals["deadLettered"] == 0
+
+
+async def test_stopping_during_a_kafka_outage_is_bounded_and_loses_nothing(settings, relay_dsn, own_kafka) -> None:
+    """SIGTERM's path while the broker is gone: the relay stops within its grace period instead of
+    waiting for Kafka, marks nothing published that Kafka did not acknowledge, and the next relay
+    publishes the rest once the broker is back."""
+    bootstrap = own_kafka.settings.kafka_bootstrap
+    async with kafka_topics(bootstrap) as name, db(relay_dsn) as pool:
+        cfg = relay_settings(settings, relay_dsn, name, kafka_bootstrap=bootstrap, relay_batch_size=20)
+        first = Relay(cfg)
+        written = await write_events(pool, plan(orders=20, versions=3))
+        async with running(first):
+            await until(_drained(pool), 30)
+            own_kafka.down(["kafka"])
+            written += await write_events(pool, plan(orders=20, versions=3))
+            await asyncio.sleep(1)  # the relay has claimed a batch and waits on the broker
+            started = time.monotonic()
+        # a batch waits for the broker for the stop's grace period, then is abandoned, uncommitted
+        assert time.monotonic() - started < STOP_GRACE_SECONDS + 8, "stopping waited on the broker too long"
+        assert await pending(pool) > 0  # unacknowledged events stayed in the outbox
+
+        await own_kafka.up(["kafka"])
+        async with running(Relay(cfg)):
+            await until(_drained(pool), 90)
+        received = await read_topic(bootstrap, name, expect=len(written), timeout=60)
+    assert {r.id for r in received} == {str(w.id) for w in written}
+    assert_order_kept(written, received)
