@@ -17,6 +17,10 @@ def dynamodb_client(settings: Settings, *, fail_fast: bool = False) -> Any:
         read_timeout=2 if fail_fast else 5,
         retries={"max_attempts": 1 if fail_fast else 3, "mode": "standard"},
         max_pool_connections=50,
+        # Our requests are built by code with fixed shapes, and DynamoDB validates them anyway
+        # (ValidationException names the field): skipping botocore's own pass saves ~0.2 of the
+        # ~1.7 ms of CPU a PutItem costs the caller here.
+        parameter_validation=False,
     )
     return aioboto3.Session().client(
         "dynamodb",
