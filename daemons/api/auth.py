@@ -52,8 +52,8 @@ class Authorizer:
     async def _lookup(self, key: str) -> tuple[str | None, bool]:
         digest = apikeys.hash_key(key)
         cached = self._cache.get(digest)
-        age = time.monotonic() - cached[0] if cached else None
-        if cached and age is not None and age < KEY_CACHE_SECONDS:
+        age = time.monotonic() - cached[0] if cached else KEY_CACHE_SECONDS
+        if cached and age < KEY_CACHE_SECONDS:
             if age >= RENEW_AFTER_SECONDS and digest not in self._renewing:
                 task = asyncio.create_task(self._renew(digest))
                 self._renewing[digest] = task
