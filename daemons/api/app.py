@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from daemons.api import problems
 from daemons.api.assign import Assigner
 from daemons.api.auth import Authorizer
-from daemons.api.cachefeed import CacheFeed
+from daemons.api.cache_updater import CacheUpdater
 from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
-from daemons.api.readside import ReadSide
+from daemons.api.read_model import CachedReadModel
 from daemons.api.service import OrderService
 from daemons.serving import GcPauses, LoopLag, freeze_startup_heap, open_stores
 from uoom.config import Settings
@@ -34,7 +34,7 @@ class Resources:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     dynamodb: Any
-    reads: ReadSide
+    reads: CachedReadModel
     assigner: Assigner
     service: OrderService
     auth: Authorizer
@@ -54,11 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter = SharedRateLimiter(redis, settings.api_rate_limit_per_second)
             limiter.start()
             stack.push_async_callback(limiter.stop)
-            reads = ReadSide(settings, pool, dynamodb, _dax(settings), metrics.registry)
+            reads = CachedReadModel(settings, pool, dynamodb, _dax(settings), metrics.registry)
             stack.push_async_callback(reads.close)  # before the clients it writes through close
-            feed = CacheFeed(settings, reads.cache)
-            feed.start()
-            stack.push_async_callback(feed.stop)
+            cache_updater = CacheUpdater(settings, reads.cache)
+            cache_updater.start()
+            stack.push_async_callback(cache_updater.stop)
             assigner = Assigner(settings, pool, redis, http)
             app.state.resources = Resources(
                 settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads, metrics),

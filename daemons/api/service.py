@@ -16,7 +16,7 @@ import orjson
 from daemons.api.assign import Assigner
 from daemons.api.metrics import ApiMetrics
 from daemons.api.problems import Problem
-from daemons.api.readside import ReadSide
+from daemons.api.read_model import CachedReadModel
 from daemons.api.schemas import CreateOrder, StatusChange
 from uoom.domain import events
 from uoom.domain.orders import IllegalTransition, OrderStatus, check_transition, order_total
@@ -25,7 +25,7 @@ from uoom.stores.postgres import append_event
 
 
 class OrderService:
-    def __init__(self, pool: asyncpg.Pool, assigner: Assigner, reads: ReadSide, metrics: ApiMetrics) -> None:
+    def __init__(self, pool: asyncpg.Pool, assigner: Assigner, reads: CachedReadModel, metrics: ApiMetrics) -> None:
         self.pool, self.assigner, self.reads, self.stage = pool, assigner, reads, metrics.stage
 
     async def create(self, body: CreateOrder, key_id: str, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:

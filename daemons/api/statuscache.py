@@ -1,5 +1,5 @@
 """The in-process status cache: snapshots this worker wrote or read, kept coherent by the order
-events (cachefeed.py) and trusted for at most the TTL, the bound on staleness when events stop."""
+events (cache_updater.py) and trusted for at most the TTL, the bound on staleness when events stop."""
 
 from __future__ import annotations
 

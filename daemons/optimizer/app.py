@@ -15,8 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemons.optimizer.batcher import MicroBatcher
-from daemons.optimizer.dispatch import Dispatcher
-from daemons.optimizer.loadfeed import LoadFeed
+from daemons.optimizer.load_tracker import LoadTracker
+from daemons.optimizer.reoptimizer import Reoptimizer
 from daemons.optimizer.state import ChannelState
 from daemons.serving import freeze_startup_heap, open_stores
 from uoom.assignment import Order, Result
@@ -94,13 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             batcher = MicroBatcher(
                 state.current, settings.optimizer_batch_window_ms, settings.fallback_penalty, metrics.record
             )
-            dispatcher, feed = Dispatcher(settings, pool, state), LoadFeed(settings, redis)
-            for part in (batcher, dispatcher, feed):
+            reoptimizer, load_tracker = Reoptimizer(settings, pool, state), LoadTracker(settings, redis)
+            for part in (batcher, reoptimizer, load_tracker):
                 part.start()
                 stack.push_async_callback(part.stop)
             ranker = asyncio.create_task(_refresh_rankings(state))
             stack.callback(ranker.cancel)
-            app.state.parts = {"batcher": batcher, "dispatcher": dispatcher, "feed": feed, "state": state}
+            app.state.parts = {
+                "batcher": batcher,
+                "reoptimizer": reoptimizer,
+                "load_tracker": load_tracker,
+                "state": state,
+            }
             freeze_startup_heap()
             yield
 
@@ -165,10 +170,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "batchOrders60s": metrics.batch_window.summary(),
             "statuses": metrics.statuses,
             "fallbackRate": metrics.fallbacks / metrics.assigned if metrics.assigned else None,
-            "reassignments": parts["dispatcher"].reassigned,
-            "reoptimizationRounds": parts["dispatcher"].rounds,
-            "lastRoundMs": parts["dispatcher"].last_round_ms,
-            "loadEventsApplied": parts["feed"].applied,
+            "reassignments": parts["reoptimizer"].reassigned,
+            "reoptimizationRounds": parts["reoptimizer"].rounds,
+            "lastRoundMs": parts["reoptimizer"].last_round_ms,
+            "loadEventsApplied": parts["load_tracker"].applied,
             "redisOk": parts["state"].redis_ok,
         }
 
@@ -178,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         text = generate_latest(metrics.registry).decode() + (
             "# HELP optimizer_reassignments_total Orders moved by rolling re-optimization\n"
             "# TYPE optimizer_reassignments_total counter\n"
-            f"optimizer_reassignments_total {parts['dispatcher'].reassigned}\n"
+            f"optimizer_reassignments_total {parts['reoptimizer'].reassigned}\n"
             "# HELP optimizer_fallback_ratio Share of assigned orders left to the fallback\n"
             "# TYPE optimizer_fallback_ratio gauge\n"
             f"optimizer_fallback_ratio {metrics.fallbacks / metrics.assigned if metrics.assigned else 0}\n"

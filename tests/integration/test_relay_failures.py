@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from daemons.relay import Relay
-from daemons.relay.service import STOP_GRACE_SECONDS
+from daemons.relay.daemon import STOP_GRACE_SECONDS
 from tests.integration.relay_support import (
     assert_once_in_order,
     assert_order_kept,

@@ -22,7 +22,7 @@ from uoom.stores import kafka
 log = logging.getLogger("uoom.api.cachefeed")
 
 
-class CacheFeed(Background):
+class CacheUpdater(Background):
     def __init__(self, settings: Settings, cache: SnapshotCache) -> None:
         self.settings, self.cache = settings, cache
         self.applied = 0

@@ -25,7 +25,7 @@ GROUP = "uoom-optimizer-load"
 QUALITY_ALPHA = 0.05  # weight of one delivery in the on-time moving average
 
 
-class LoadFeed(Background):
+class LoadTracker(Background):
     def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
         self.settings, self.redis = settings, redis
         self.applied = 0

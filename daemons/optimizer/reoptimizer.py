@@ -23,12 +23,12 @@ from uoom.domain.orders import OPEN_STATES
 from uoom.stores import orders
 from uoom.stores.postgres import append_event
 
-log = logging.getLogger("uoom.optimizer.dispatch")
+log = logging.getLogger("uoom.optimizer.reoptimizer")
 LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
 OPEN = [s.value for s in OPEN_STATES]
 
 
-class Dispatcher(Background):
+class Reoptimizer(Background):
     def __init__(self, settings: Settings, pool: asyncpg.Pool, state: ChannelState) -> None:
         self.settings, self.pool, self.state = settings, pool, state
         self.rounds = 0

@@ -2,7 +2,7 @@
 
 The in-process cache (statuscache.py) holds snapshots this worker wrote or read. Writes through
 this worker update it at once; changes made elsewhere arrive through the order events
-(cachefeed.py); an entry is trusted for at most `status_cache_ttl_ms`, the bound on staleness when
+(cache_updater.py); an entry is trusted for at most `status_cache_ttl_ms`, the bound on staleness when
 events stop flowing. Entries near the end of their life are refreshed in the background, many
 per BatchGetItem: botocore costs a few ms of event-loop CPU per call, whatever its size, and
 every request arriving meanwhile waits for it.
@@ -36,7 +36,7 @@ REFRESH_GATHER_MAX_S = 1.0
 MAX_PENDING_WRITES = 2_000  # beyond this the read model is not keeping up: drop, the projector repairs
 
 
-class ReadSide:
+class CachedReadModel:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, dynamodb: Any, dax: Any,
                  registry: Any) -> None:  # fmt: skip
         self.settings, self.pool, self.dynamodb, self.dax = settings, pool, dynamodb, dax

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from daemons.api.readside import ReadSide
+from daemons.api.read_model import CachedReadModel
 from daemons.api.statuscache import SnapshotCache
 from uoom.config import Settings
 from uoom.stores import readmodel
@@ -75,7 +75,7 @@ async def test_status_reads_go_through_dax_when_configured() -> None:
     order_id = str(uuid.uuid4())
     dax = StandInDax(readmodel.to_item(snapshot(order_id, 4, "READY_FOR_PICKUP"), ttl_hours=72))
     settings = Settings(_env_file=None, status_cache_ttl_ms=0)
-    reads = ReadSide(settings, pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
+    reads = CachedReadModel(settings, pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
     found, source = await reads.get(uuid.UUID(order_id))
     assert (found["status"], source, dax.calls) == ("READY_FOR_PICKUP", "dax", 1)  # type: ignore[index]
 
@@ -111,7 +111,7 @@ async def test_entries_near_the_end_of_their_life_are_refreshed_together_in_batc
     ids = [str(uuid.uuid4()) for _ in range(150)]
     newer = {i: readmodel.to_item(snapshot(i, 2, "CONFIRMED"), ttl_hours=72) for i in ids}
     dynamodb = StandInDynamoDB(settings.dynamodb_table, newer, unprocessed_first=10)
-    reads = ReadSide(settings, pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry())
+    reads = CachedReadModel(settings, pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry())
     for i in ids:
         reads.cache.put(snapshot(i, 1))
     await asyncio.sleep(0.8)  # past 75 % of the 1 s life: due, not expired
@@ -139,7 +139,9 @@ class SlowDynamoDB:
 
 async def test_a_new_order_is_cached_at_once_written_behind_and_drained_at_shutdown() -> None:
     dynamodb = SlowDynamoDB(0.3)
-    reads = ReadSide(Settings(_env_file=None), pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry())
+    reads = CachedReadModel(
+        Settings(_env_file=None), pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry()
+    )
     order_id = str(uuid.uuid4())
     reads.write_behind(snapshot(order_id, 1))
     assert reads.cache.get(order_id) is not None and dynamodb.written == []  # answered before the write
@@ -151,7 +153,7 @@ async def test_a_new_order_is_cached_at_once_written_behind_and_drained_at_shutd
 async def test_batch_status_reads_go_through_dax_when_configured() -> None:
     order_id = str(uuid.uuid4())
     dax = StandInDax(readmodel.to_item(snapshot(order_id, 2, "CONFIRMED"), ttl_hours=72))
-    reads = ReadSide(Settings(_env_file=None), pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
+    reads = CachedReadModel(Settings(_env_file=None), pool=None, dynamodb=None, dax=dax, registry=CollectorRegistry())
     found, missing = await reads.batch([uuid.UUID(order_id)])
     assert [(s["status"], source) for s, source in found] == [("CONFIRMED", "dax")] and missing == []
     assert dax.calls == 1
