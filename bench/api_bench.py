@@ -250,9 +250,9 @@ def report(args: argparse.Namespace, runs: list[Run], status_metrics: dict[str, 
         )
     md = "\n".join(lines) + "\n\nLatency in ms from the intended send time (open loop).\n\n"
     md += cpu_table(rows)
-    md += f"Verdict: {verdict}\n\nServer-side stages after the status runs: {status_metrics.get('stages')}\n\n"
-    md += f"Server-side stages after the create run: {create_metrics.get('stages')}\n"
-    md += f"\nAssignment sources: {create_metrics.get('assignment')}\n"
+    md += f"Verdict: {verdict}\n\nServer-side latency after the status runs: {status_metrics.get('latency')}\n\n"
+    md += f"Server-side latency after the create run: {create_metrics.get('latency')}\n"
+    md += f"\nAssignment sources: {(create_metrics.get('api') or {}).get('assignment')}\n"
     name = f"api-platform-{args.create_rate:.0f}" if args.platform else "api"
     path = save(name, {"args": vars(args), "runs": rows, "verdict": verdict,
                         "server_after_status": status_metrics, "server_after_create": create_metrics}, md)  # fmt: skip

@@ -36,8 +36,18 @@ sys.path.insert(0, str(ROOT))
 
 from ortools.sat.python import cp_model  # noqa: E402
 
-from uoom.assignment import Channel, Order, Placed, Weights, exact, greedy, reoptimize, solve, static_priority  # noqa: E402
-from uoom.assignment.costs import Problem, build_problem, objective  # noqa: E402
+from uoom.assignment import (  # noqa: E402
+    Channel,
+    CurrentAssignment,
+    Delivery,
+    Weights,
+    exact,
+    greedy,
+    reoptimize,
+    solve,
+    static_priority,
+)
+from uoom.assignment.costs import CostTable, build_cost_table, objective  # noqa: E402
 from uoom.assignment.cpsat import PARAMETERS, SOLVED, cpsat_choice  # noqa: E402
 from uoom.assignment.exact import exact_choice  # noqa: E402
 from uoom.assignment.geo import haversine_km  # noqa: E402
@@ -190,7 +200,7 @@ class Fleet:
         self.active[j].pop(oid, None)
 
 
-Policy = Callable[[Order, list[Channel]], str | None]
+Policy = Callable[[Delivery, list[Channel]], str | None]
 
 
 def replay(
@@ -228,9 +238,9 @@ def replay(
             tick(next_tick * REOPT_EVERY_S)
             next_tick = next(ticks)
         live = fleet.at(o.created)
-        order = Order(o.order_id, o.pickup, o.dropoff, o.value, o.ready - o.created)
+        delivery = Delivery(o.order_id, o.pickup, o.dropoff, o.value, o.ready - o.created)
         start = time.perf_counter()
-        channel_id = at_creation(order, live)
+        channel_id = at_creation(delivery, live)
         creation_ms.append((time.perf_counter() - start) * 1000)
         if channel_id is not None:
             fleet.take(index[channel_id], o, o.created, placed[o.order_id])
@@ -264,11 +274,11 @@ def rolling_tick(
     pool = []
     for oid, o in pending.items():
         p = placed[oid]
-        order = Order(oid, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0))
+        delivery = Delivery(oid, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0))
         if p.channel is None:
-            pool.append(Placed(order, None))
+            pool.append(CurrentAssignment(delivery, None))
         else:
-            pool.append(Placed(order, fleet.channels[p.channel].id, p.deliver_at - now))
+            pool.append(CurrentAssignment(delivery, fleet.channels[p.channel].id, p.deliver_at - now))
     pool_sizes.append(len(pool))
     if not pool:
         return []
@@ -352,12 +362,12 @@ class Family:
 
 def instance(
     rng: random.Random, day_orders: list[SimOrder], family: Family, channels: list[Channel]
-) -> tuple[list[Order], list[Channel]]:
+) -> tuple[list[Delivery], list[Channel]]:
     """A window of consecutive orders of the day (ready times relative to the first one) and loads."""
     start = rng.randrange(len(day_orders) - family.orders)
     window = day_orders[start : start + family.orders]
     now = window[0].created
-    orders = [Order(o.order_id, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0)) for o in window]
+    orders = [Delivery(o.order_id, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0)) for o in window]
     loaded = []
     for c in channels:
         if family.loads == "tight":
@@ -370,17 +380,17 @@ def instance(
     return orders, loaded
 
 
-def time_family(
-    family: Family,
-    samples: int,
-    day_orders: list[SimOrder],
-    channels: list[Channel],
-    weights: Weights,
-    penalty: float,
-    seed: int,
-) -> dict[str, Any]:
+Cases = list[tuple[list[Delivery], list[Channel]]]
+Choice = tuple[str, list[int] | None]  # a solver's status name and its choice per delivery
+
+
+def cases_of(family: Family, samples: int, day_orders: list[SimOrder], channels: list[Channel], seed: int) -> Cases:
     rng = random.Random(seed)
-    cases = [instance(rng, day_orders, family, channels) for _ in range(samples)]
+    return [instance(rng, day_orders, family, channels) for _ in range(samples)]
+
+
+def time_family(family: Family, cases: Cases, weights: Weights, penalty: float) -> dict[str, Any]:
+    samples = len(cases)
     walls: list[float] = []
     cpu: list[float] = []
     mcf: list[float] = []
@@ -401,7 +411,7 @@ def time_family(
         gaps.append((result.objective - best) / best * 100 if best else 0.0)
         base = greedy(orders, chans, weights, fallback_penalty=penalty).objective
         vs_greedy.append((base - result.objective) / base * 100 if base else 0.0)
-        core = contested_core(build_problem(orders, chans, weights, penalty)[0])
+        core = contested_core(build_cost_table(orders, chans, weights, penalty))
         contested.append(sum(len(p) for p in core.pairs) if core else 0)
     return {
         "family": family.name,
@@ -421,16 +431,16 @@ def time_family(
 
 
 def plain_choice(
-    problem: Problem, parameters: dict[str, object] | None, limit_s: float
+    table: CostTable, parameters: dict[str, object] | None, limit_s: float
 ) -> tuple[str, list[int] | None]:
     """CP-SAT as one would first write it: every pair a new_bool_var, AddExactlyOne with an explicit
     fallback variable, a capacity constraint per channel, a WeightedSum objective, no reduction."""
     model = cp_model.CpModel()
     pairs, variables, coefficients = [], [], []
-    per_channel: list[list[cp_model.IntVar]] = [[] for _ in problem.free]
-    for i, row in enumerate(problem.options):
+    per_channel: list[list[cp_model.IntVar]] = [[] for _ in table.free]
+    for i, row in enumerate(table.options):
         row_vars = []
-        for j, cost in [*row, (-1, problem.fallback[i] or 0)]:
+        for j, cost in [*row, (-1, table.fallback[i] or 0)]:
             var = model.new_bool_var(f"x{i}_{j}")
             pairs.append((i, j))
             variables.append(var)
@@ -440,7 +450,7 @@ def plain_choice(
                 per_channel[j].append(var)
         model.add_exactly_one(row_vars)
     for j, members in enumerate(per_channel):
-        model.add(cp_model.LinearExpr.sum(members) <= problem.free[j])
+        model.add(cp_model.LinearExpr.sum(members) <= table.free[j])
     model.minimize(cp_model.LinearExpr.weighted_sum(variables, coefficients))
     solver = cp_model.CpSolver()
     for key, value in (parameters or {}).items():
@@ -449,7 +459,7 @@ def plain_choice(
     status = solver.solve(model)
     if status not in SOLVED:
         return solver.status_name(status), None
-    choice = [-1] * len(problem.options)
+    choice = [-1] * len(table.options)
     for (i, j), var in zip(pairs, variables, strict=True):
         if j >= 0 and solver.boolean_value(var):
             choice[i] = j
@@ -457,29 +467,21 @@ def plain_choice(
 
 
 def time_plain(
-    family: Family,
-    samples: int,
-    day_orders: list[SimOrder],
-    channels: list[Channel],
-    weights: Weights,
-    penalty: float,
-    seed: int,
-    solver: Callable[[Problem], tuple[str, list[int] | None]],
+    family: Family, cases: Cases, weights: Weights, penalty: float, solver: Callable[[CostTable], Choice]
 ) -> dict[str, Any]:
-    rng = random.Random(seed)
-    cases = [instance(rng, day_orders, family, channels) for _ in range(samples)]
+    samples = len(cases)
     walls: list[float] = []
     statuses: Counter[str] = Counter()
     within = 0
     gc.collect()
     for orders, chans in cases:
         start = time.perf_counter()
-        problem, _ = build_problem(orders, chans, weights, penalty)
-        status, choice = solver(problem)
+        table = build_cost_table(orders, chans, weights, penalty)
+        status, choice = solver(table)
         walls.append((time.perf_counter() - start) * 1000)
         statuses[status] += 1
-        best = objective(problem, exact_choice(problem))
-        within += choice is not None and objective(problem, choice) <= best * 1.005
+        best = objective(table, exact_choice(table))
+        within += choice is not None and objective(table, choice) <= best * 1.005
     return {
         "family": family.name,
         "samples": samples,
@@ -705,10 +707,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cost_only = Weights(cost=1.0, time=0.0, quality=0.0, capacity=0.0)
     priority = day["static_priority"]
 
-    def static(o: Order, live: list[Channel]) -> str | None:
+    def static(o: Delivery, live: list[Channel]) -> str | None:
         return static_priority([o], live, priority, weights, penalty).assignments[0].channel_id
 
-    def cheapest(o: Order, live: list[Channel]) -> str | None:
+    def cheapest(o: Delivery, live: list[Channel]) -> str | None:
         return greedy([o], live, cost_only, fallback_penalty=penalty).assignments[0].channel_id
 
     def optimized(w: Weights) -> Policy:
@@ -751,9 +753,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, (family, samples) in enumerate(families):
         print(f"timing: {family.name} x {samples}", file=sys.stderr)
         chans = twelve if family.twelve else eight
-        timings.append(time_family(family, samples, orders, chans, weights, penalty, day["seed"] + k + 1))
+        cases = cases_of(family, samples, orders, chans, day["seed"] + k + 1)
+        timings.append(time_family(family, cases, weights, penalty))
     plain = []
-    setups: list[tuple[str, Callable[[Problem], tuple[str, list[int] | None]]]] = [
+    setups: list[tuple[str, Callable[[CostTable], Choice]]] = [
         ("CP-SAT defaults, API-built full model", lambda p: plain_choice(p, None, 0.1)),
         (
             "presolve off, 1 worker, API-built full model",
@@ -767,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             samples = 15 if args.quick else 100
             print(f"timing plain CP-SAT: {setup} on {family.name} x {samples}", file=sys.stderr)
             chans = twelve if family.twelve else eight
-            row = time_plain(family, samples, orders, chans, weights, penalty, day["seed"] + k + 1, solver)
+            cases = cases_of(family, samples, orders, chans, day["seed"] + k + 1)
+            row = time_plain(family, cases, weights, penalty, solver)
             plain.append({"setup": setup, **row})
 
     report = {

@@ -339,7 +339,7 @@ async def open_loop(settings: Settings, rate: float, seconds: float, scenario: s
         "commit_to_consumer_ms": ms([arrivals[i] - committed[i] for i in ids if i in arrivals]),
         "intended_to_consumer_ms": ms([arrivals[i] - intended[i] for i in ids if i in arrivals]),
         "intended_to_commit_ms": ms([committed[i] - intended[i] for i in ids]),
-        "relay_own_created_to_ack_ms": (summary or {}).get("publishLatencyMs"),
+        "relay_own_created_to_ack_ms": ((summary or {}).get("latency") or {}).get("commitToAck"),
         "cpu_ms_per_event": cpu,
         "relay_exit_code": exit_code,
     }
@@ -412,7 +412,7 @@ async def backlog(settings: Settings, n: int, scenario: str, log: Path) -> dict[
         "wall_rate_events_per_second": round(n / wall),
         "projector_caught_up_after_seconds": projector_caught_up,
         "cpu_ms_per_event_until_drained": cpu,
-        "relay_published": (summary or {}).get("published"),
+        "relay_published": ((summary or {}).get("relay") or {}).get("published"),
         "relay_exit_code": exit_code,
     }
 

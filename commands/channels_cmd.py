@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import typer
 
-from commands._output import JSON_OPTION, command, emit_json, err
+from commands._context import current
+from commands._output import JSON_OPTION, command, err, group, render, render_one
 
-app = typer.Typer(help="Delivery channels: registry, weights, live ranking.", no_args_is_help=True)
-weights_app = typer.Typer(help="Ranking and solve weights: cost, time, quality, capacity.", no_args_is_help=True)
+app = group("Delivery channels: registry, weights, live ranking.")
+weights_app = group("Ranking and solve weights: cost, time, quality, capacity.")
 app.add_typer(weights_app, name="weights")
-COLUMNS = (
-    "id",
-    "kind",
-    "capacity",
-    "base_cost",
-    "cost_per_km",
-    "speed_kmh",
-    "pickup_latency_min",
-    "radius_km",
-    "quality",
-    "enabled",
-)
-
-
-@asynccontextmanager
-async def _services() -> AsyncIterator[tuple[Any, Any]]:
-    import asyncpg
-    import redis.asyncio as aioredis
-
-    from uoom.config import Settings
-
-    settings = Settings()
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    redis = aioredis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=2)
-    try:
-        yield conn, redis
-    finally:
-        await conn.close()
-        await redis.aclose()
-
-
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    err.print(table)
+COLUMNS = ("id", "kind", "capacity", "base_cost", "cost_per_km", "speed_kmh", "pickup_latency_min", "radius_km",
+           "quality", "enabled")  # fmt: skip
+CHANNEL_ID = typer.Argument(..., help="The channel's id, e.g. partner-gamma (see `uoom channels list`).")
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -66,12 +30,13 @@ def _pairs(items: list[str]) -> dict[str, str]:
 
 
 async def _republish(conn: Any, redis: Any) -> None:
+    """Refresh the live ranking now, so the change is visible before the optimizer's next round."""
     from dataclasses import replace
 
     from uoom import channels, rankings
 
-    loads = await rankings.loads(redis)
-    live = [replace(c, load=loads.get(c.id, 0)) for c in await channels.enabled(conn)]
+    loads = await rankings.channel_loads(redis)
+    live = [replace(c, load=loads.get(c.id, 0)) for c in await channels.enabled_channels(conn)]
     await rankings.refresh(redis, live, await rankings.get_weights(redis))
 
 
@@ -80,103 +45,93 @@ async def _republish(conn: Any, redis: Any) -> None:
 async def list_(
     all_: bool = typer.Option(False, "--all", help="Include disabled channels."), as_json: bool = JSON_OPTION
 ) -> None:
-    """The registered channels."""
+    """The registered channels (enabled ones unless --all)."""
     from uoom import channels
 
-    async with _services() as (conn, _):
+    async with current().postgres() as conn:
         rows = await channels.list_channels(conn, enabled_only=not all_)
-    emit_json(rows) if as_json else _table(rows, COLUMNS, "channels")
+    render(rows, COLUMNS, as_json, title="channels")
 
 
 @app.command()
 @command
-async def show(channel_id: str, as_json: bool = JSON_OPTION) -> None:
+async def show(channel_id: str = CHANNEL_ID, as_json: bool = JSON_OPTION) -> None:
     """One channel with its live load."""
     from uoom import channels, rankings
 
-    async with _services() as (conn, redis):
+    async with current().stores() as (conn, redis):
         row = await channels.get(conn, channel_id)
-        row["load"] = (await rankings.loads(redis)).get(channel_id, 0)
-    emit_json(row) if as_json else _table([row], (*COLUMNS, "load"), channel_id)
+        row["load"] = (await rankings.channel_loads(redis)).get(channel_id, 0)
+    render_one(row, (*COLUMNS, "load"), as_json, title=channel_id)
 
 
 @app.command()
 @command
 async def add(
     channel_id: str = typer.Argument(..., help="Lower-case id, e.g. partner-gamma."),
-    name: str = typer.Option(..., "--name"),
+    name: str = typer.Option(..., "--name", help="Display name, e.g. 'Partner Gamma'."),
     kind: str = typer.Option(..., "--kind", help="own_fleet, partner or restaurant."),
     capacity: int = typer.Option(..., "--capacity", help="Concurrent orders."),
     base_cost: float = typer.Option(..., "--base-cost", help="Dollars per order."),
-    cost_per_km: float = typer.Option(..., "--cost-per-km"),
-    speed_kmh: float = typer.Option(..., "--speed-kmh"),
-    pickup_latency_min: float = typer.Option(..., "--pickup-latency-min"),
+    cost_per_km: float = typer.Option(..., "--cost-per-km", help="Dollars per km of pickup -> dropoff."),
+    speed_kmh: float = typer.Option(..., "--speed-kmh", help="Average travel speed, km/h."),
+    pickup_latency_min: float = typer.Option(..., "--pickup-latency-min", help="Minutes until a courier picks up."),
     radius_km: float = typer.Option(..., "--radius-km", help="Longest pickup -> dropoff distance."),
     quality: float = typer.Option(..., "--quality", help="On-time rate, 0..1."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Register a channel."""
+    """Register a channel (validated before anything is written). Exit 2 if invalid or taken."""
     from uoom import channels
 
-    values = {
-        "name": name,
-        "kind": kind,
-        "capacity": capacity,
-        "base_cost": base_cost,
-        "cost_per_km": cost_per_km,
-        "speed_kmh": speed_kmh,
-        "pickup_latency_min": pickup_latency_min,
-        "radius_km": radius_km,
-        "quality": quality,
-    }
-    async with _services() as (conn, redis):
+    values = {"name": name, "kind": kind, "capacity": capacity, "base_cost": base_cost, "cost_per_km": cost_per_km,
+              "speed_kmh": speed_kmh, "pickup_latency_min": pickup_latency_min, "radius_km": radius_km,
+              "quality": quality}  # fmt: skip
+    channels.validate(values, channel_id)  # before connecting to anything
+    async with current().stores() as (conn, redis):
         row = await channels.add(conn, channel_id, values)
         await _republish(conn, redis)
-    emit_json(row) if as_json else err.print(f"channel {channel_id} added")
+    render_one(row, COLUMNS, as_json, title=f"channel {channel_id} added")
 
 
 @app.command("set")
 @command
 async def set_(
-    channel_id: str,
-    changes: list[str] = typer.Argument(..., help="field=value, e.g. capacity=50"),
+    channel_id: str = CHANNEL_ID,
+    changes: list[str] = typer.Argument(..., help="field=value, e.g. capacity=50 quality=0.95 enabled=false"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Change fields of a channel (validated like `add`)."""
+    """Change fields of a channel (validated like `add`). Exit 2 if invalid."""
     from uoom import channels
     from uoom.errors import UsageError
 
-    raw = _pairs(changes)
-
     def as_bool(value: str) -> bool:
-        return value.lower() in ("1", "true", "yes")
+        return value.lower() in ("1", "true", "yes", "on")
 
     converters: dict[str, Any] = {"capacity": int, "enabled": as_bool, "name": str, "kind": str}
     typed: dict[str, Any] = {}
-    for field, value in raw.items():
+    for field, value in _pairs(changes).items():
         if field not in channels.FIELDS and field != "enabled":
-            typed[field] = value  # refused by channels.update, which names the known fields
-            continue
+            raise UsageError(f"unknown field(s) {field}; known: {', '.join(channels.FIELDS)}, enabled")
         try:
             typed[field] = converters.get(field, float)(value)
         except ValueError:
             raise UsageError(f"{field}={value!r} is not a valid value") from None
-    async with _services() as (conn, redis):
+    async with current().stores() as (conn, redis):
         row = await channels.update(conn, channel_id, typed)
         await _republish(conn, redis)
-    emit_json(row) if as_json else err.print(f"channel {channel_id} updated")
+    render_one(row, COLUMNS, as_json, title=f"channel {channel_id} updated")
 
 
 @app.command()
 @command
-async def disable(channel_id: str, as_json: bool = JSON_OPTION) -> None:
+async def disable(channel_id: str = CHANNEL_ID, as_json: bool = JSON_OPTION) -> None:
     """Stop assigning new orders to a channel (orders it holds keep it)."""
     from uoom import channels
 
-    async with _services() as (conn, redis):
+    async with current().stores() as (conn, redis):
         row = await channels.update(conn, channel_id, {"enabled": False})
         await _republish(conn, redis)
-    emit_json(row) if as_json else err.print(f"channel {channel_id} disabled")
+    render_one(row, COLUMNS, as_json, title=f"channel {channel_id} disabled")
 
 
 @app.command()
@@ -184,15 +139,16 @@ async def disable(channel_id: str, as_json: bool = JSON_OPTION) -> None:
 async def rank(
     top: int = typer.Option(0, "--top", min=0, help="Only the best N (0: all)."), as_json: bool = JSON_OPTION
 ) -> None:
-    """The live composite ranking (refreshed now from the registry, loads and weights)."""
+    """The live composite ranking, refreshed now.
+
+    Built from the registry, the live loads and the weights."""
     from uoom import rankings
 
-    async with _services() as (conn, redis):
+    async with current().stores() as (conn, redis):
         await _republish(conn, redis)
         rows = await rankings.ranking(redis, top or -1)
-    emit_json(rows) if as_json else _table(
-        rows, ("channelId", "score", "cost", "latency", "quality", "capacity"), "composite ranking (higher is better)"
-    )
+    columns = ("channelId", "score", "cost", "latency", "quality", "capacity")
+    render(rows, columns, as_json, title="composite ranking (higher is better)", headers={"channelId": "channel"})
 
 
 @weights_app.command("get")
@@ -203,9 +159,9 @@ async def weights_get(as_json: bool = JSON_OPTION) -> None:
 
     from uoom import rankings
 
-    async with _services() as (_, redis):
+    async with current().redis() as redis:
         weights = asdict(await rankings.get_weights(redis))
-    emit_json(weights) if as_json else err.print("  ".join(f"{k}={v:.3f}" for k, v in weights.items()))
+    render_one(weights, list(weights), as_json, title="weights")
 
 
 @weights_app.command("set")
@@ -214,22 +170,23 @@ async def weights_set(
     pairs: list[str] = typer.Argument(..., help="e.g. cost=0.4 time=0.3 quality=0.2 capacity=0.1"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Set the weights: numbers >= 0 for known criteria, normalised to sum 1. Exit 2 if invalid."""
+    """Set the weights (normalised to sum 1). Exit 2 if invalid.
+
+    Numbers >= 0 for known criteria: cost, time, quality, capacity."""
     from dataclasses import asdict
 
     from uoom import rankings
+    from uoom.domain.channels import Weights
     from uoom.errors import UsageError
 
     raw = _pairs(pairs)
     try:
-        from uoom.assignment import Weights
-
-        Weights.from_mapping(raw)  # validate before touching Redis
+        Weights.from_mapping(raw)  # validate before connecting to anything
     except ValueError as exc:
         raise UsageError(f"bad weights: {exc}") from None
-    async with _services() as (conn, redis):
+    async with current().stores() as (conn, redis):
         weights = asdict(await rankings.set_weights(redis, raw))
         await _republish(conn, redis)
-    emit_json(weights) if as_json else err.print(
-        "weights set: " + "  ".join(f"{k}={v:.3f}" for k, v in weights.items())
-    )
+    render_one(weights, list(weights), as_json, title="weights set")
+    if not as_json:
+        err.print("the optimizer uses them from its next solve")

@@ -1,4 +1,5 @@
-"""The root `uoom` app. Sub-apps import their heavy libraries inside each command."""
+"""The root `uoom` app. Sub-apps import their heavy libraries inside each command, so `uoom --help`
+imports typer and the command modules only (tests/unit/test_cli_imports.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,16 @@ from commands import (
     stack_cmd,
     up_cmd,
 )
+from commands._context import start
+from commands._output import EXIT_CODES
 
 app = typer.Typer(
     name="uoom",
-    help=(
-        "Operator toolkit of the uoom order platform.\n\n"
-        "Exit codes: 0 ok, 1 a problem found or an operation failed, 2 a usage error."
-    ),
+    help=f"Operator toolkit of the uoom order platform.\n\n{EXIT_CODES}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode=None,  # plain help, as git's and kubectl's: rich's formatter doubles start-up
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(stack_cmd.app, name="stack")
 app.add_typer(migrate_cmd.app, name="migrate")
@@ -39,6 +40,23 @@ app.command("relay")(relay_cmd.relay)
 app.add_typer(outbox_cmd.app, name="outbox")
 app.command("optimizer")(optimizer_cmd.optimizer)
 app.add_typer(channels_cmd.app, name="channels")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"uoom {version('uoom')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    start()  # one context (settings read once) per invocation
 
 
 def main() -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from commands._output import JSON_OPTION, ExitCode, command, emit_json, err
+from commands._context import current
+from commands._output import EXIT_CODES, JSON_OPTION, ExitCode, command, emit_json, err, group, render
 
-app = typer.Typer(help="Versioned plain-SQL migrations (migrations/) and provisioning.", no_args_is_help=True)
-
-
-def _dsn() -> str:
-    from uoom.config import Settings
-
-    return Settings().database_url.get_secret_value()
+app = group(
+    "Schema migrations, the DynamoDB table and the Kafka topics.\n\n"
+    f"Versioned plain-SQL files in uoom/migrations/.\n\n{EXIT_CODES}",
+)
 
 
 @app.command()
@@ -23,20 +21,24 @@ async def up(
 ) -> None:
     """Apply pending migrations (each in its own transaction), then provision table and topics."""
     from uoom import migrate
-    from uoom.config import Settings
 
-    applied = await migrate.up(_dsn())
+    context = current()
+    if schema_only:
+        await context.check_postgres()
+    else:
+        await context.require("postgres", "dynamodb", "kafka")
+    with err.status("applying migrations"):
+        applied = await migrate.up(context.settings.database_url.get_secret_value())
     provisioned: list[str] = []
     if not schema_only:
         from uoom.provision import provision
 
-        provisioned = await provision(Settings())
+        with err.status("provisioning the DynamoDB table and the Kafka topics"):
+            provisioned = await provision(context.settings)
     if as_json:
         emit_json({"applied": applied, "provisioned": provisioned})
         return
-    for name in applied:
-        err.print(f"applied {name}")
-    for line in provisioned:
+    for line in [*(f"applied {name}" for name in applied), *provisioned]:
         err.print(line)
     if not applied and not provisioned:
         err.print("up to date")
@@ -51,7 +53,9 @@ async def down(
     """Undo the last applied migration(s), newest first."""
     from uoom import migrate
 
-    undone = await migrate.down(_dsn(), steps)
+    context = current()
+    await context.check_postgres()
+    undone = await migrate.down(context.settings.database_url.get_secret_value(), steps)
     if as_json:
         emit_json({"undone": undone})
     else:
@@ -61,29 +65,26 @@ async def down(
 @app.command()
 @command
 async def status(as_json: bool = JSON_OPTION) -> None:
-    """Each migration: applied (when), pending, edited after applying, or missing on disk."""
+    """Each migration: applied (when), pending, edited after applying, or missing on disk.
+
+    Exit 1 when a file was edited after it was applied or an applied one is missing.
+    """
+    from dataclasses import asdict
+
     from uoom import migrate
 
-    states = await migrate.status(_dsn())
-    if as_json:
-        emit_json([s.__dict__ for s in states])
-    else:
-        from rich.table import Table
-
-        table = Table("version", "name", "state", "applied at")
-        colours = {"applied": "green", "pending": "yellow"}
-        for s in states:
-            colour = colours.get(s.state, "red")
-            table.add_row(s.version, s.name, f"[{colour}]{s.state}[/]", str(s.applied_at or ""))
-        err.print(table)
-    if any(s.state in ("edited", "missing") for s in states):
+    context = current()
+    await context.check_postgres()
+    states = [asdict(s) for s in await migrate.status(context.settings.database_url.get_secret_value())]
+    render(states, ("version", "name", "state", "applied_at"), as_json, title="migrations")
+    if any(s["state"] in ("edited", "missing") for s in states):
         raise typer.Exit(ExitCode.PROBLEM)
 
 
 @app.command()
 @command
 def new(name: str = typer.Argument(..., help="What the migration does, e.g. add_order_notes.")) -> None:
-    """Create the next numbered migration file with empty up and down sections."""
+    """Create the next numbered migration file with empty up and down sections; print its path."""
     from uoom import migrate
 
     path = migrate.new(name)

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import typer
 
-from commands._output import command, err
+from commands._context import current
+from commands._daemon import CHECK_OPTION, run_or_check
+from commands._output import command
 
 
 @command
 def optimizer(
     host: str = typer.Option(None, "--host", help="Bind address (default UOOM_OPTIMIZER_HOST)."),
     port: int = typer.Option(None, "--port", help="Port (default UOOM_OPTIMIZER_PORT, 3002)."),
+    check: bool = CHECK_OPTION,
 ) -> None:
-    """Run the optimizer: POST /optimize (CP-SAT, micro-batched), rankings, re-optimization."""
-    import asyncio
+    """Run the optimizer: CP-SAT channel assignment.
 
-    from daemons.optimizer.server import run
-    from uoom.config import Settings
-    from uoom.stores.postgres import ensure_reachable
+    POST /optimize (micro-batched), the live rankings, rolling re-optimization.
+    Exit codes: 0 stopped cleanly / healthy, 1 failed / unhealthy, 2 usage error.
+    """
+    settings = current().settings
 
-    settings = Settings()
-    asyncio.run(ensure_reachable(settings))
-    err.print(f"optimizer on http://{host or settings.optimizer_host}:{port or settings.optimizer_port}")
-    run(settings, host, port)
+    def start() -> None:
+        from daemons.optimizer.server import run
+
+        run(settings, host, port)
+
+    url = f"http://{host or settings.optimizer_host}:{port or settings.optimizer_port}"
+    run_or_check("optimizer", url, check, start)

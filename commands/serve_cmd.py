@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands._output import command, err
+from commands._context import current
+from commands._daemon import CHECK_OPTION, run_or_check
+from commands._output import command
 
 
 @command
@@ -12,15 +14,17 @@ def serve(
     host: str = typer.Option(None, "--host", help="Bind address (default UOOM_API_HOST)."),
     port: int = typer.Option(None, "--port", help="Port (default UOOM_API_PORT, 3001)."),
     workers: int = typer.Option(None, "--workers", min=1, help="uvicorn worker processes."),
+    check: bool = CHECK_OPTION,
 ) -> None:
-    """Run the order API (FastAPI on uvicorn). SIGTERM lets in-flight requests finish."""
-    import asyncio
+    """Run the order API (FastAPI on uvicorn). SIGTERM lets in-flight requests finish.
 
-    from daemons.api.server import run
-    from uoom.config import Settings
-    from uoom.stores.postgres import ensure_reachable
+    Exit codes: 0 stopped cleanly / healthy, 1 failed / unhealthy, 2 usage error.
+    """
+    settings = current().settings
 
-    settings = Settings()
-    asyncio.run(ensure_reachable(settings))
-    err.print(f"order API on http://{host or settings.api_host}:{port or settings.api_port}")
-    run(settings, host, port, workers)
+    def start() -> None:
+        from daemons.api.server import run
+
+        run(settings, host, port, workers)
+
+    run_or_check("order API", f"http://{host or settings.api_host}:{port or settings.api_port}", check, start)

@@ -7,52 +7,79 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from commands._output import JSON_OPTION, ExitCode, command, emit_json, err, fail
+from commands._context import current
+from commands._output import EXIT_CODES, JSON_OPTION, ExitCode, command, emit_json, err, fail, group, render
 
 if TYPE_CHECKING:
-    from uoom.stack import StackStatus
+    from uoom.stack import Stack, StackStatus
 
-app = typer.Typer(help="The local stack: PostgreSQL, Redis, Kafka, DynamoDB (no Docker).", no_args_is_help=True)
-SERVICES = typer.Argument(None, help="Services (postgres, redis, kafka, dynamodb); default all.")
+app = group(
+    "The local stack: PostgreSQL, Redis, Kafka, DynamoDB.\n\n"
+    f"Child processes under UOOM_HOME, no Docker.\n\n{EXIT_CODES}",
+)
+SERVICES = typer.Argument(None, help="Services (postgres, redis, kafka, dynamodb); default all.", show_default=False)
 
 
-def _stack():  # type: ignore[no-untyped-def]
-    from uoom.config import Settings
+def _stack(services: list[str] | None = None) -> Stack:
     from uoom.stack import Stack
 
-    return Stack(Settings())
+    stack = Stack(current().settings)
+    stack.select(services)  # an unknown name is a usage error before anything starts
+    return stack
 
 
 def show(status: StackStatus, as_json: bool) -> None:
     if as_json:
         emit_json(status.as_json())
         return
-    from rich.table import Table
-
-    table = Table("service", "url", "pid", "state", "version")
-    for s in status:
-        state = "[green]up[/]" if s.up else f"[red]down[/] {s.error or ''}"
-        pid = str(s.pid) if s.pid else ("external" if s.up else "-")
-        table.add_row(s.name, s.url, pid, state, s.version or "")
-    err.print(table)
+    rows = [
+        {
+            "service": s.name,
+            "url": s.url,
+            "pid": s.pid or ("external" if s.up else "-"),
+            "state": "up" if s.up else f"down: {s.error or 'no answer'}",
+            "version": s.version,
+        }
+        for s in status
+    ]
+    render(rows, ("service", "url", "pid", "state", "version"), as_json=False, title="local stack")
 
 
 @app.command()
 @command
 async def up(services: list[str] | None = SERVICES, as_json: bool = JSON_OPTION) -> None:
-    """Start what is not running and wait until each answers its own protocol (idempotent)."""
+    """Start what is not running and wait until each answers its own protocol (idempotent).
+
+    The first start fetches the Kafka jars with Maven (a few minutes, once per machine).
+    """
     started = time.monotonic()
-    status = await _stack().up(services)
+    status = await bring_up(_stack(services), services)
     show(status, as_json)
-    if not as_json:
-        err.print(f"stack up in {time.monotonic() - started:.1f} s; logs: uoom stack logs")
+    err.print(f"stack up in {time.monotonic() - started:.1f} s; logs: uoom stack logs SERVICE")
+
+
+async def bring_up(stack: Stack, services: list[str] | None = None) -> StackStatus:
+    """`Stack.up`, saying on stderr what each service is doing: a spinner on a terminal, one line
+    per step otherwise (a first Kafka start fetches its jars for minutes: never in silence)."""
+    steps: dict[str, str] = {}
+    with err.status("checking the local stack") as update:
+
+        def progress(service: str, step: str) -> None:
+            steps[service] = step
+            if not err.console.is_terminal:
+                if step != "up":
+                    err.print(f"{service}: {step}")
+                return
+            update("; ".join(f"{name}: {what}" for name, what in steps.items() if what != "up") or "all up")
+
+        return await stack.up(services, progress=progress)
 
 
 @app.command()
 @command
 def down(services: list[str] | None = SERVICES, as_json: bool = JSON_OPTION) -> None:
     """Stop the services this stack started; services it did not start are left alone."""
-    stopped = _stack().down(services)
+    stopped = _stack(services).down(services)
     if as_json:
         emit_json({"stopped": stopped})
     else:
@@ -63,7 +90,7 @@ def down(services: list[str] | None = SERVICES, as_json: bool = JSON_OPTION) -> 
 @command
 async def status(services: list[str] | None = SERVICES, as_json: bool = JSON_OPTION) -> None:
     """Each service: URL, pid (if started here), up or down, version. Exit 1 if any is down."""
-    result = await _stack().status(services)
+    result = await _stack(services).status(services)
     show(result, as_json)
     if not result.all_up:
         raise typer.Exit(ExitCode.PROBLEM)

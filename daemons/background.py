@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
+
+from daemons.kit.health import Dependency
+
+ASSIGNMENT_CHECK_SECONDS = 1.0
+ASSIGNMENT_GRACE_SECONDS = 10.0
 
 
 class Background(ABC):
@@ -31,20 +37,42 @@ async def consume_forever(
     make_consumer: Callable[[], AIOKafkaConsumer],
     read: Callable[[AIOKafkaConsumer], Awaitable[None]],
     log: logging.Logger,
+    kafka: Dependency | None = None,
 ) -> None:
-    """Start a consumer and hand it to `read`; on any failure, reconnect with backoff (1 s -> 30 s)."""
+    """Start a consumer and hand it to `read`; on any failure, reconnect with backoff (1 s -> 30 s).
+
+    `kafka` is up once the consumer has partitions: a broker still starting (or a group
+    coordinator not elected yet) is waited for quietly, one that stays away is reported once."""
+    kafka = kafka or Dependency("Kafka", log)
     delay = 1.0
     while True:
         consumer = make_consumer()
+        watch: asyncio.Task[None] | None = None
         try:
             await consumer.start()
+            watch = asyncio.create_task(_until_assigned(consumer, kafka))
             delay = 1.0
             await read(consumer)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - logged and retried: the broker may be restarting
-            log.warning("%s interrupted (%s); reconnecting in %.0f s", log.name, type(exc).__name__, delay)
+        except Exception as exc:  # noqa: BLE001 - reported and retried: the broker may be restarting
+            kafka.failed(exc)
         finally:
-            await consumer.stop()
+            if watch is not None:
+                watch.cancel()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
+
+
+async def _until_assigned(consumer: AIOKafkaConsumer, kafka: Dependency) -> None:
+    """A group join takes a few seconds (the broker's initial rebalance delay is 3 s): only a
+    consumer still without partitions after ASSIGNMENT_GRACE_SECONDS counts as a failure."""
+    waited = 0.0
+    while not consumer.assignment():
+        if waited >= ASSIGNMENT_GRACE_SECONDS:
+            kafka.failed(f"no partitions assigned after {waited:.0f} s (group coordinator or topic not available)")
+        await asyncio.sleep(ASSIGNMENT_CHECK_SECONDS)
+        waited += ASSIGNMENT_CHECK_SECONDS
+    kafka.ok()

@@ -7,12 +7,13 @@ from typing import Any
 
 import asyncpg
 
-from uoom.assignment import Channel
+from uoom.domain.channels import Channel
 from uoom.errors import UoomError, UsageError
 
 FIELDS = ("name", "kind", "capacity", "base_cost", "cost_per_km", "speed_kmh", "pickup_latency_min",
           "radius_km", "quality")  # fmt: skip
 SELECT = "SELECT id, enabled, " + ", ".join(FIELDS) + " FROM channels"
+CHANGED = "uoom_channels"  # NOTIFY channel: the registry changed (payload: the channel id)
 
 
 def to_channel(row: Any, load: int = 0) -> Channel:
@@ -37,7 +38,7 @@ async def list_channels(conn: asyncpg.Connection | asyncpg.Pool, enabled_only: b
     return [dict(r) for r in await conn.fetch(query)]
 
 
-async def enabled(conn: asyncpg.Connection | asyncpg.Pool) -> list[Channel]:
+async def enabled_channels(conn: asyncpg.Connection | asyncpg.Pool) -> list[Channel]:
     return [to_channel(r) for r in await conn.fetch(SELECT + " WHERE enabled ORDER BY id")]
 
 
@@ -60,7 +61,7 @@ async def add(conn: asyncpg.Connection, channel_id: str, values: dict[str, Any])
         raise UsageError(f"channel '{channel_id}' exists already; change it with `uoom channels set`") from None
     except asyncpg.CheckViolationError as exc:
         raise UsageError(f"invalid channel: {exc.constraint_name}") from None
-    await conn.execute("SELECT pg_notify('uoom_channels', $1)", channel_id)
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGED, channel_id)
     return await get(conn, channel_id)
 
 
@@ -75,5 +76,5 @@ async def update(conn: asyncpg.Connection, channel_id: str, changes: dict[str, A
         f"UPDATE channels SET {assignments}, updated_at = now() WHERE id = $1",  # names checked above
         channel_id, *changes.values(),
     )  # fmt: skip
-    await conn.execute("SELECT pg_notify('uoom_channels', $1)", channel_id)
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGED, channel_id)
     return await get(conn, channel_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UOOM_", env_file=".env", extra="ignore", populate_by_name=True)
 
     home: Path = Field(Path(".uoom"), description="Local stack: data, logs, pid files, jars")
-    debug: bool = Field(False, description="Show tracebacks instead of one-line errors")
+    debug: bool = Field(False, description="Show tracebacks instead of one-line errors (CLI and daemons)")
 
     database_url: SecretStr = Field(
         SecretStr("postgresql://uoom@127.0.0.1:5432/uoom"),
@@ -125,17 +126,17 @@ class Settings(BaseSettings):
         timedelta(days=7), description="Published outbox rows older than this are pruned"
     )
 
-    def service_urls(self) -> dict[str, str]:
-        """Every service's URL with secrets masked, for `uoom config` and scripts."""
+    def service_urls(self) -> dict[str, str | None]:
+        """Every service's URL with secrets masked, for `uoom config` and scripts; None: not configured."""
         return {
             "postgres": mask_url(self.database_url.get_secret_value()),
             "redis": mask_url(self.redis_url.get_secret_value()),
             "kafka": self.kafka_bootstrap,
             "dynamodb": self.dynamodb_endpoint or f"aws:{self.aws_region}",
-            "dax": self.dax_endpoint or "",
+            "dax": self.dax_endpoint or None,
             "api": f"http://{self.api_host}:{self.api_port}",
             "optimizer": self.effective_optimizer_url,
-            "relay": f"http://127.0.0.1:{self.relay_metrics_port}",
+            "relay": f"http://{self.relay_metrics_host}:{self.relay_metrics_port}",
         }
 
     @property
@@ -168,6 +169,38 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
+def env_name(field: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable that sets a field: the one present in the environment, else its main name."""
+    info = Settings.model_fields[field]
+    names = list(getattr(info.validation_alias, "choices", None) or [f"UOOM_{field.upper()}"])
+    present = {k.upper() for k in (os.environ if environ is None else environ)}
+    return next((n for n in names if isinstance(n, str) and n.upper() in present), str(names[0]))
+
+
+def field_for(name: str) -> str | None:
+    """A field name from a name in a validation error's location (the field or one of its aliases)."""
+    for field, info in Settings.model_fields.items():
+        aliases = getattr(info.validation_alias, "choices", None) or []
+        if name == field or name in aliases:
+            return field
+    return None
+
+
+def accepted_forms(field: str) -> str:
+    """What a field accepts, in words, for the one-line error about a bad value."""
+    info = Settings.model_fields[field]
+    kind = info.annotation
+    if kind is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if kind is timedelta:
+        return "a duration: 7d, 12h, 30m, 45s, 1w, seconds (604800) or ISO 8601 (P7D)"
+    if kind is SecretStr:
+        return "a URL such as " + mask_url(info.get_default().get_secret_value())
+    words = {int: "a whole number", float: "a number", Path: "a path", str: "text"}.get(kind, "a value")  # type: ignore[arg-type]
+    bounds = [
+        f"{symbol} {getattr(m, attr)}"
+        for m in info.metadata
+        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if getattr(m, attr, None) is not None
+    ]
+    return " ".join([words, *bounds])

@@ -17,7 +17,8 @@ import asyncpg
 
 from uoom.errors import MigrationError, UsageError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+# Package data: the same folder in a checkout and in an installed wheel.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_KEY = 0x75_6F_6F_6D  # "uoom": one advisory lock id for every migration run
 UP, DOWN = "-- migrate:up", "-- migrate:down"
@@ -75,9 +76,7 @@ def _verify(migrations: list[Migration], applied: dict[str, asyncpg.Record]) -> 
     for version, row in sorted(applied.items()):
         m = on_disk.get(version)
         if m is None:
-            raise MigrationError(
-                f"applied migration {version}_{row['name']}.sql is missing from {MIGRATIONS_DIR.name}/"
-            )
+            raise MigrationError(f"applied migration {version}_{row['name']}.sql is missing from {MIGRATIONS_DIR}")
         if m.checksum != row["checksum"]:
             raise MigrationError(
                 f"{m.path.name} was edited after it was applied; restore it and add a new migration instead"

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from uoom.assignment import CRITERIA, Channel, Weights
+from uoom.domain.channels import CRITERIA, Channel, Weights
 from uoom.stores import redis_keys
 
 # weight criterion -> ZSET name (DESIGN.md names the time criterion "latency" in Redis)
@@ -38,7 +38,6 @@ redis.call('HSET', KEYS[1], ARGV[1], wanted)
 redis.call('HINCRBY', KEYS[2], wanted, 1)
 return 1
 """
-ORDER_HOLDER = redis_keys.PREFIX + "order:channel"  # HASH order id -> channel holding its slot
 
 
 def criterion_scores(channels: Sequence[Channel]) -> dict[str, dict[str, float]]:
@@ -60,7 +59,11 @@ def _normalise(values: Mapping[str, float]) -> dict[str, float]:
 
 
 async def get_weights(redis: aioredis.Redis) -> Weights:
-    raw = await redis.hgetall(redis_keys.WEIGHTS)
+    return _weights(await redis.hgetall(redis_keys.WEIGHTS))
+
+
+def _weights(raw: Mapping[Any, Any]) -> Weights:
+    """The stored weights (the defaults when none are stored); ValueError if they are invalid."""
     if not raw:
         return Weights()
     return Weights.from_mapping({_text(k): _text(v) for k, v in raw.items()})
@@ -73,9 +76,23 @@ async def set_weights(redis: aioredis.Redis, raw: Mapping[str, object]) -> Weigh
     return weights
 
 
-async def loads(redis: aioredis.Redis) -> dict[str, int]:
-    raw = await redis.hgetall(redis_keys.CHANNEL_LOAD)
+async def channel_loads(redis: aioredis.Redis) -> dict[str, int]:
+    return _loads(await redis.hgetall(redis_keys.CHANNEL_LOAD))
+
+
+def _loads(raw: Mapping[Any, Any]) -> dict[str, int]:
     return {_text(k): max(int(v), 0) for k, v in raw.items()}
+
+
+async def live_state(redis: aioredis.Redis) -> tuple[dict[str, int], Weights, list[str]]:
+    """In one round trip: each channel's load, the weights, and the composite ranking (channel
+    ids, best first). ValueError when the stored weights are invalid."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(redis_keys.CHANNEL_LOAD)
+        pipe.hgetall(redis_keys.WEIGHTS)
+        pipe.zrevrange(redis_keys.RANK_COMPOSITE, 0, -1)
+        raw_loads, raw_weights, ranked = await pipe.execute()
+    return _loads(raw_loads), _weights(raw_weights), [_text(r) for r in ranked]
 
 
 def _text(value: Any) -> str:
@@ -120,5 +137,5 @@ async def ranking(redis: aioredis.Redis, top: int = -1) -> list[dict[str, Any]]:
 
 async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None) -> bool:
     """Give the order's slot to `channel_id` (None: release it). Idempotent."""
-    result = await redis.eval(MOVE_LOAD, 2, ORDER_HOLDER, redis_keys.CHANNEL_LOAD, order_id, channel_id or "")  # type: ignore[misc]
+    result = await redis.eval(MOVE_LOAD, 2, redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, order_id, channel_id or "")  # type: ignore[misc]
     return bool(result)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,11 @@ from daemons.api.cache_updater import CacheUpdater
 from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.read_model import CachedReadModel
-from daemons.api.service import OrderService
-from daemons.serving import GcPauses, LoopLag, freeze_startup_heap, open_stores
+from daemons.kit.health import Dependencies
+from daemons.kit.logs import setup_logging
+from daemons.kit.runtime import lifespan
 from uoom.config import Settings
+from uoom.live_channels import LiveChannels
 from uoom.stores.aws import dynamodb_client
 
 log = logging.getLogger("uoom.api")
@@ -36,48 +37,52 @@ class Resources:
     dynamodb: Any
     reads: CachedReadModel
     assigner: Assigner
-    service: OrderService
     auth: Authorizer
     metrics: ApiMetrics
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    setup_logging(settings.debug)
     metrics = ApiMetrics()
+    dependencies = Dependencies(log)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            pool, redis = await open_stores(settings, stack)
-            dynamodb = await stack.enter_async_context(dynamodb_client(settings, fail_fast=True))
-            http = await stack.enter_async_context(aiohttp.ClientSession())
-            limiter = SharedRateLimiter(redis, settings.api_rate_limit_per_second)
-            limiter.start()
-            stack.push_async_callback(limiter.stop)
-            reads = CachedReadModel(settings, pool, dynamodb, _dax(settings), metrics.registry)
-            stack.push_async_callback(reads.close)  # before the clients it writes through close
-            cache_updater = CacheUpdater(settings, reads.cache)
-            cache_updater.start()
-            stack.push_async_callback(cache_updater.stop)
-            assigner = Assigner(settings, pool, redis, http)
-            app.state.resources = Resources(
-                settings, pool, redis, dynamodb, reads, assigner, OrderService(pool, assigner, reads, metrics),
-                Authorizer(pool, limiter, metrics.registry), metrics,
-            )  # fmt: skip
-            freeze_startup_heap()
-            app.state.gc = GcPauses()
-            app.state.loop_lag = LoopLag()
-            app.state.loop_lag.start()
-            stack.push_async_callback(app.state.loop_lag.stop)
-            yield
+    async def build(app: FastAPI, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        dynamodb = await stack.enter_async_context(dynamodb_client(settings, fail_fast=True))
+        # DescribeTable costs botocore a few ms of event-loop CPU: at most every 10 s
+        dependencies.probe("dynamodb", lambda: dynamodb.describe_table(TableName=settings.dynamodb_table), every=10)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        limiter = SharedRateLimiter(redis, settings.api_rate_limit_per_second)
+        limiter.start()
+        stack.push_async_callback(limiter.stop)
+        reads = CachedReadModel(settings, pool, dynamodb, _dax(settings), metrics.registry)
+        stack.push_async_callback(reads.close)  # before the clients it writes through close
+        cache_updater = CacheUpdater(settings, reads.cache, dependencies.track("kafka"))
+        cache_updater.start()
+        stack.push_async_callback(cache_updater.stop)
+        live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
+        await live.listen(stack)
+        assigner = Assigner(settings, live, http)
+        app.state.resources = Resources(
+            settings, pool, redis, dynamodb, reads, assigner, Authorizer(pool, limiter, metrics.registry), metrics,
+        )  # fmt: skip
+        if settings.dax_endpoint:
+            dax = dependencies.track("dax")
+            if reads.dax is None:
+                dax.failed("not reachable at start-up; reading DynamoDB directly")
+            else:
+                dax.ok()
+        metrics.watch(reads, assigner, limiter)
+        app.state.dependencies = dependencies
 
     app = FastAPI(
         title="uoom order API",
         version="0.1.0",
         description="Orders (write side: PostgreSQL + outbox) and status reads (DynamoDB/DAX read model).",
-        lifespan=lifespan,
+        lifespan=lifespan(settings, dependencies, metrics.kit, build),
     )
     problems.install(app)
+    problems.install_order_errors(app)
     from daemons.api import ops, routes
 
     app.include_router(routes.router)

@@ -1,122 +1,109 @@
 """Channel assignment at order creation: the optimizer behind a circuit breaker and a 100 ms
 timeout; when it cannot answer, the best feasible channel of the Redis ranking, then the cheapest
-feasible channel by the pure greedy rule, then the configured default. Never refuses an order."""
+feasible channel by the pure greedy rule (with the operator's weights), then the configured
+default. Never refuses an order."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 
 import aiohttp
-import asyncpg
-import redis.asyncio as aioredis
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from uoom import channels as channel_registry
-from uoom.assignment import Channel, Order, Weights, greedy
+from daemons.kit.logs import describe
+from uoom.assignment import Delivery, greedy
 from uoom.assignment.costs import dollars, eta_seconds
 from uoom.assignment.geo import haversine_km
 from uoom.config import Settings
-from uoom.stores import redis_keys
+from uoom.contracts.optimizer import OptimizeOrder, OptimizeRequest, OptimizeResponse, Point
+from uoom.live_channels import LiveChannels, LiveView
 
 log = logging.getLogger("uoom.api.assign")
-CHANNELS_REFRESH_SECONDS = 5.0
+CENT = Decimal("0.01")
+JSON = {"Content-Type": "application/json"}
+Source = Literal["optimizer", "ranking", "greedy", "default", "none"]  # what chose the channel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Choice:
     channel_id: str | None
-    cost: float | None
+    cost: Decimal | None  # dollars, to the cent
     eta_seconds: int | None
-    source: str  # optimizer | ranking | greedy | default | none
+    source: Source
 
 
 class Assigner:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis,
-                 http: aiohttp.ClientSession) -> None:  # fmt: skip
-        self.settings, self.pool, self.redis, self.http = settings, pool, redis, http
+    def __init__(self, settings: Settings, live: LiveChannels, http: aiohttp.ClientSession) -> None:
+        self.settings, self.live, self.http = settings, live, http
         self.breakers = AsyncCircuitBreakerFactory(
             default_threshold=settings.breaker_failure_threshold,
             default_ttl=settings.breaker_recovery_seconds,
         )
         self.timeout = aiohttp.ClientTimeout(total=settings.optimizer_timeout_ms / 1000)
+        self.deadline_ms = max(settings.optimizer_timeout_ms - 20, 5)
         self.url = settings.effective_optimizer_url.rstrip("/") + "/optimize"
-        self._channels: list[Channel] = []
-        self._channels_at = 0.0
         self.sources: dict[str, int] = {}
         self.breaker_state = "closed"
 
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
-                     value: float, ready_in_s: float) -> Choice:  # fmt: skip
-        order = Order(order_id, pickup, dropoff, value, ready_in_s)
-        choice = await self._optimizer(order)
+                     value: Decimal, ready_in_s: float) -> Choice:  # fmt: skip
+        """The channel of a new order (`value`: its total; `ready_in_s`: when the food is ready).
+        Never raises for want of a channel: source "none" when nothing assigns one."""
+        choice = await self._optimizer(order_id, pickup, dropoff, value, ready_in_s)
         if choice is None:
-            channels = await self.channels()
-            choice = await self._ranking(order, channels) or self._greedy(order, channels)
+            delivery = Delivery(order_id, pickup, dropoff, float(value), ready_in_s)
+            live = await self.live.current(fresh=True)
+            choice = (self._ranking(delivery, live) if live.redis_ok else None) or self._greedy(delivery, live)
         if choice is None:
             choice = Choice(self.settings.default_channel_id or None, None, None,
                             "default" if self.settings.default_channel_id else "none")  # fmt: skip
         self.sources[choice.source] = self.sources.get(choice.source, 0) + 1
         return choice
 
-    async def _optimizer(self, order: Order) -> Choice | None:
-        body = {"orders": [{"orderId": order.order_id,
-                            "pickup": {"latitude": order.pickup[0], "longitude": order.pickup[1]},
-                            "dropoff": {"latitude": order.dropoff[0], "longitude": order.dropoff[1]},
-                            "value": order.value, "readyAt": order.ready_at}],
-                "deadlineMs": max(self.settings.optimizer_timeout_ms - 20, 5)}  # fmt: skip
+    async def _optimizer(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
+                         value: Decimal, ready_in_s: float) -> Choice | None:  # fmt: skip
+        try:
+            order = OptimizeOrder(order_id=order_id, pickup=Point.of(pickup), dropoff=Point.of(dropoff),
+                                  value=value, ready_at=ready_in_s)  # fmt: skip
+            body = OptimizeRequest(orders=[order], deadline_ms=self.deadline_ms).model_dump_json()
+        except ValueError as exc:  # outside the contract's limits: not the optimizer's failure
+            log.debug("order %s not sent to the optimizer: %s", order_id, describe(exc))
+            return None
         breaker = await self.breakers.get_breaker("optimizer")
         try:
-            async with breaker, self.http.post(self.url, json=body, timeout=self.timeout) as response:
+            async with breaker, self.http.post(self.url, data=body, headers=JSON, timeout=self.timeout) as response:
                 response.raise_for_status()
-                answer = await response.json()
+                answer = OptimizeResponse.model_validate_json(await response.read())
         except OpenedState:
             return None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.debug("optimizer unavailable: %s", exc)
+            log.debug("optimizer unavailable: %s", describe(exc))
             return None
         finally:
             self.breaker_state = breaker.context.state
-        if answer.get("status") == "FALLBACK":
+        mine = answer.assignment_of(order_id)
+        if answer.status == "FALLBACK" or mine is None or mine.channel_id is None:
             return None
-        for a in answer.get("assignments", []):
-            if a.get("orderId") == order.order_id and a.get("channelId"):
-                return Choice(a["channelId"], a.get("cost"), int(a.get("etaSeconds") or 0), "optimizer")
+        return Choice(mine.channel_id, mine.cost.quantize(CENT), mine.eta_seconds or 0, "optimizer")
+
+    @staticmethod
+    def _ranking(delivery: Delivery, live: LiveView) -> Choice | None:
+        """The best channel of the composite ranking that reaches the dropoff and has a free slot."""
+        distance = haversine_km(delivery.pickup, delivery.dropoff)
+        for channel in live.ranked():
+            if distance <= channel.radius_km and channel.load < channel.capacity:
+                eta = eta_seconds(distance, delivery.ready_at, channel)
+                return Choice(channel.id, Decimal(f"{dollars(distance, channel):.2f}"), int(eta), "ranking")
         return None
 
-    async def channels(self) -> list[Channel]:
-        """Enabled channels from PostgreSQL, refreshed every few seconds (they rarely change)."""
-        if time.monotonic() - self._channels_at > CHANNELS_REFRESH_SECONDS:
-            self._channels = await channel_registry.enabled(self.pool)
-            self._channels_at = time.monotonic()
-        return self._channels
-
-    async def _ranking(self, order: Order, channels: list[Channel]) -> Choice | None:
-        try:
-            async with asyncio.timeout(0.05):
-                ranked = await self.redis.zrevrange(redis_keys.RANK_COMPOSITE, 0, -1)
-                loads = await self.redis.hgetall(redis_keys.CHANNEL_LOAD)
-        except (aioredis.RedisError, OSError, TimeoutError):
-            return None  # Redis down: the pure greedy rule below still assigns
-        by_id = {c.id: c for c in channels}
-        distance = haversine_km(order.pickup, order.dropoff)
-        for raw in ranked:
-            name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            channel = by_id.get(name)
-            load = int(loads.get(name.encode(), 0))
-            if channel and distance <= channel.radius_km and load < channel.capacity:
-                eta = eta_seconds(distance, order.ready_at, channel)
-                return Choice(channel.id, round(dollars(distance, channel), 2), int(eta), "ranking")
-        return None
-
-    def _greedy(self, order: Order, channels: list[Channel]) -> Choice | None:
-        if not channels:
+    def _greedy(self, delivery: Delivery, live: LiveView) -> Choice | None:
+        if not live.channels:
             return None
-        result = greedy([order], channels, Weights())
-        (placed,) = result.assignments
+        (placed,) = greedy([delivery], live.channels, live.weights, self.settings.fallback_penalty).assignments
         if placed.channel_id is None:
             return None
-        return Choice(placed.channel_id, float(placed.cost), placed.eta_seconds, "greedy")
+        return Choice(placed.channel_id, placed.cost, placed.eta_seconds, "greedy")

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from daemons.api.statuscache import SnapshotCache
 from daemons.background import Background, consume_forever
+from daemons.kit.health import Dependency
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
 from uoom.stores import kafka
@@ -23,8 +24,9 @@ log = logging.getLogger("uoom.api.cachefeed")
 
 
 class CacheUpdater(Background):
-    def __init__(self, settings: Settings, cache: SnapshotCache) -> None:
+    def __init__(self, settings: Settings, cache: SnapshotCache, kafka: Dependency | None = None) -> None:
         self.settings, self.cache = settings, cache
+        self.kafka = kafka
         self.applied = 0
         self.last_event_at: float | None = None
 
@@ -36,7 +38,7 @@ class CacheUpdater(Background):
             async for message in consumer:
                 self.apply(message.value)
 
-        await consume_forever(make, read, log)
+        await consume_forever(make, read, log, self.kafka)
 
     def apply(self, raw: bytes | None) -> None:
         try:

@@ -1,65 +1,87 @@
-"""Per-route latency (exact rolling P50/P95/P99 for JSON, histograms for Prometheus) and the
-request-size limit, as one pure-ASGI middleware (BaseHTTPMiddleware costs too much per request)."""
+"""The API's numbers through the daemon kit: per-route latency (exact rolling P50/P95/P99 for the
+JSON, histograms for Prometheus) and per-stage timings, recorded with the request-size limit by
+one pure-ASGI middleware (BaseHTTPMiddleware costs too much per request)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from uoom.metrics import RollingWindow
+from daemons.kit.metrics import DaemonMetrics, total
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from daemons.api.assign import Assigner
+    from daemons.api.ratelimit import SharedRateLimiter
+    from daemons.api.read_model import CachedReadModel
 
 Scope = dict[str, Any]
+BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5)
 
 
 class ApiMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.windows: dict[str, RollingWindow] = {}
-        self.stages: dict[str, RollingWindow] = {}
-        self.counts: dict[str, int] = {}
-        self.latency = Histogram(
-            "http_request_duration_seconds", "Request latency", ["route", "method"],
-            buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5),
-            registry=self.registry,
-        )  # fmt: skip
-        self.responses = Counter("http_responses", "Responses", ["route", "method", "status"],
-                                 registry=self.registry)  # fmt: skip
+        m = self.kit = DaemonMetrics("api")
+        self.registry = m.registry
+        self.latency = m.histogram("http_request_duration_seconds", "Request latency", BUCKETS, ("route", "method"))
+        self.responses = m.counter("http_responses", "Responses", ("route", "method", "status"))
+        self.stages = m.histogram("api_stage_duration_seconds", "Steps of a request (assignment, transaction, ...)",
+                                  BUCKETS, ("stage",))  # fmt: skip
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        name = f"{method} {route}"
-        window = self.windows.get(name)
-        if window is None:
-            window = self.windows[name] = RollingWindow(60.0)
-        window.add(seconds * 1000)
-        self.counts[name] = self.counts.get(name, 0) + 1
-        self.latency.labels(route, method).observe(seconds)
+        key = f"{method} {route}"
+        latency = self.kit.latencies.get(key) or self.kit.latency(key, self.latency.labels(route, method))
+        latency.observe_ms(seconds * 1000)
         self.responses.labels(route, method, str(status)).inc()
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time one step of a request (assignment, transaction, ...) for the profile in /api/metrics."""
-        started = time.perf_counter()
-        try:
+        """Time one step of a request (assignment, transaction, ...): `latency[name]` in the JSON."""
+        latency = self.kit.latencies.get(name) or self.kit.latency(name, self.stages.labels(name))
+        with latency.time():
             yield
-        finally:
-            window = self.stages.get(name)
-            if window is None:
-                window = self.stages[name] = RollingWindow(60.0)
-            window.add((time.perf_counter() - started) * 1000)
 
-    def stage_summary(self) -> dict[str, Any]:
-        return {name: window.summary() for name, window in sorted(self.stages.items())}
+    def watch(self, reads: CachedReadModel, assigner: Assigner, limiter: SharedRateLimiter) -> None:
+        """Expose what the read model, the assigner and the rate limiter keep themselves."""
+        m = self.kit
+        m.gauge("dynamodb_cache_hit_rate", "Share of status reads answered by the read side (cache/DynamoDB/DAX)",
+                reads=lambda: _or_nan(reads.hit_rate()))  # fmt: skip
+        m.counter_reading("order_assignments", "Channel assignments by source", lambda: assigner.sources, "source")
+        m.gauge("optimizer_breaker_open", "1 while the optimizer circuit breaker is open",
+                reads=lambda: float(assigner.breaker_state == "opened"))  # fmt: skip
+        m.counter_reading("rate_limit_redis_failures", "Syncs of the rate limiter that could not reach Redis",
+                          lambda: limiter.redis_failures)  # fmt: skip
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            name: {"requests": self.counts[name], "latencyMs60s": window.summary()}
-            for name, window in sorted(self.windows.items())
-        }
+
+def api_section(reads: CachedReadModel, assigner: Assigner, limiter: SharedRateLimiter,
+                limited: Counter) -> dict[str, Any]:  # fmt: skip
+    """The `api` section of the metrics JSON (docs/metrics.md)."""
+    sources = dict(assigner.sources)
+    assigned = sum(sources.values())
+    fallbacks = assigned - sources.get("optimizer", 0)
+    return {
+        "readModel": {
+            "hitRate": reads.hit_rate(),
+            "sources": reads.sources,
+            "writes": reads.write_outcomes,
+            "pendingWrites": reads.pending_writes(),
+        },
+        "assignment": {
+            "sources": sources,
+            "fallbackRate": fallbacks / assigned if assigned else None,
+            "breaker": assigner.breaker_state,
+        },
+        "rateLimit": {"limited": total(limited), "redisFailures": limiter.redis_failures},
+    }
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 class TimingAndLimits:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from daemons.api.deps import resources
+from daemons.api.metrics import api_section
+from daemons.kit.http import metrics_router
+from daemons.kit.metrics import health_document
 
 router = APIRouter()
 
@@ -50,52 +52,19 @@ async def _metrics_allowed(request: Request) -> None:
         await res.auth(request)
 
 
-@router.get("/api/metrics")
-async def metrics_json(request: Request) -> dict[str, Any]:
-    """Request counts and exact P50/P95/P99 per route over 60 s, read-model hit rate, fallbacks."""
-    await _metrics_allowed(request)
+async def _document(request: Request) -> dict[str, Any]:
+    """Exact P50/P95/P99 per route and stage over 60 s, dependencies, read model, assignment."""
     res = resources(request)
-    sources = res.assigner.sources
-    assigned = sum(sources.values())
-    fallbacks = assigned - sources.get("optimizer", 0)
-    return {
-        "routes": res.metrics.summary(),
-        "stages": res.metrics.stage_summary(),
-        "gcPausesByGeneration": request.app.state.gc.summary(),
-        "eventLoopLagMs": request.app.state.loop_lag.window.summary(),
-        "readModel": {
-            "hitRate": res.reads.hit_rate(),
-            "sources": res.reads.sources,
-            "writes": res.reads.write_outcomes,
-            "pendingWrites": res.reads.pending_writes(),
-        },
-        "assignment": {
-            "sources": sources,
-            "fallbackRate": fallbacks / assigned if assigned else None,
-            "breaker": res.assigner.breaker_state,
-        },
-    }
-
-
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics_prometheus(request: Request) -> Response:
-    """Prometheus exposition, including dynamodb_read_latency_ms and dynamodb_cache_hit_rate."""
-    await _metrics_allowed(request)
-    res = resources(request)
-    text = generate_latest(res.metrics.registry).decode()
-    rate = res.reads.hit_rate()
-    text += (
-        "# HELP dynamodb_cache_hit_rate Share of status reads answered by the read side (cache/DynamoDB/DAX)\n"
-        "# TYPE dynamodb_cache_hit_rate gauge\n"
-        f"dynamodb_cache_hit_rate {rate if rate is not None else 'NaN'}\n"
-        "# HELP order_assignments_total Channel assignments by source\n"
-        "# TYPE order_assignments_total counter\n"
-        + "".join(f'order_assignments_total{{source="{s}"}} {n}\n' for s, n in res.assigner.sources.items())
-        + "# HELP optimizer_breaker_open 1 while the optimizer circuit breaker is open\n"
-        "# TYPE optimizer_breaker_open gauge\n"
-        f"optimizer_breaker_open {int(res.assigner.breaker_state == 'opened')}\n"
-        "# HELP rate_limit_redis_failures_total Syncs of the rate limiter that could not reach Redis\n"
-        "# TYPE rate_limit_redis_failures_total counter\n"
-        f"rate_limit_redis_failures_total {res.auth.limiter.redis_failures}\n"
+    problems = ["optimizer: circuit breaker open (orders get fallback channels)"] * (
+        res.assigner.breaker_state == "opened"
     )
-    return Response(text, media_type=CONTENT_TYPE_LATEST)
+    section = api_section(res.reads, res.assigner, res.auth.limiter, res.auth.limited)
+    return await health_document(res.metrics.kit, request.app.state.dependencies, section, problems=problems)
+
+
+async def _prometheus(request: Request) -> bytes:
+    """Including dynamodb_read_latency_ms and dynamodb_cache_hit_rate (the seed's names)."""
+    return resources(request).metrics.kit.prometheus()
+
+
+router.include_router(metrics_router("/api/metrics", "/metrics", _document, _prometheus, [Depends(_metrics_allowed)]))

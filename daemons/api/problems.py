@@ -1,76 +1,61 @@
-"""RFC 9457 problem bodies for every error the API returns; never a bare 500 for bad input."""
+"""The API's problem+json answers: the daemons' one handler (daemons.kit.problems) with the
+order database as the service whose outage is a 503, plus the domain's refusals below."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from daemons.kit import problems
+from daemons.kit.problems import PROBLEM_JSON, Problem, problem_response
+from uoom.domain.errors import (
+    IdempotencyConflict,
+    IllegalTransition,
+    OrderError,
+    OrderNotFound,
+    UnknownRestaurant,
+    VersionConflict,
+)
+
+__all__ = ["PROBLEM_JSON", "Problem", "install", "install_order_errors", "order_problem", "problem_response"]
 log = logging.getLogger("uoom.api")
-PROBLEM_JSON = "application/problem+json"
-
-
-class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:  # fmt: skip
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-        self.headers, self.extra = headers or {}, extra
-
-
-def problem_response(request: Request, status: int, title: str, detail: str,
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:  # fmt: skip
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": request.url.path, **extra}  # fmt: skip
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
 UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                asyncpg.exceptions.CannotConnectNowError)  # fmt: skip
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
+    problems.install(app, log, unavailable=UNAVAILABLE,
+                     unavailable_detail="the order database is unavailable; retry later")  # fmt: skip
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-        return problem_response(request, 422, "Invalid request", f"invalid field(s): {fields}",
-                                errors=errors)  # fmt: skip
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail),
-                                getattr(exc, "headers", None))  # fmt: skip
+# -- the domain's refusals (uoom/domain/errors.py): the one place they become HTTP answers --------
 
-    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
-        return problem_response(request, 503, "Service unavailable",
-                                "the order database is unavailable; retry later",
-                                {"Retry-After": "1"})  # fmt: skip
+_ORDER_ERRORS: dict[type[OrderError], tuple[int, str]] = {
+    OrderNotFound: (404, "Not found"),
+    VersionConflict: (412, "Precondition failed"),
+    IllegalTransition: (409, "Illegal transition"),
+    IdempotencyConflict: (409, "Conflict"),
+    UnknownRestaurant: (422, "Invalid request"),
+}
 
-    # Handlers for specific classes answer and keep the connection; the catch-all `Exception`
-    # handler runs in Starlette's ServerErrorMiddleware, which re-raises, so uvicorn would log a
-    # traceback and drop the client's keep-alive connection after every 503.
-    for unavailable in UNAVAILABLE:
-        app.add_exception_handler(unavailable, _unavailable)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, UNAVAILABLE):
-            return await _unavailable(request, exc)
-        log.exception("unhandled error on %s", request.url.path)
-        return problem_response(request, 500, "Internal error", "unexpected error; it was logged")
+def order_problem(exc: OrderError) -> Problem:
+    status, title = _ORDER_ERRORS[type(exc)]
+    if isinstance(exc, VersionConflict):
+        return Problem(status, title, str(exc), currentVersion=exc.current)
+    if isinstance(exc, IllegalTransition):
+        return Problem(status, title, str(exc), allowedNext=[str(s) for s in exc.allowed])
+    if isinstance(exc, UnknownRestaurant):  # answered like a validation error of the field
+        errors = [{"field": "restaurantId", "message": "no active restaurant has this id"}]
+        return Problem(status, title, "unknown restaurant: restaurantId", errors=errors)
+    return Problem(status, title, str(exc))
+
+
+def install_order_errors(app: FastAPI) -> None:
+    @app.exception_handler(OrderError)
+    async def _refused(request: Request, exc: OrderError) -> JSONResponse:
+        p = order_problem(exc)
+        return problem_response(request, p.status, p.title, p.detail, p.headers, **p.extra)

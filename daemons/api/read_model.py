@@ -23,8 +23,11 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from daemons.api.statuscache import SnapshotCache
+from daemons.kit.metrics import by_label
 from uoom.config import Settings
+from uoom.domain.orders import Order
 from uoom.stores import orders, readmodel
+from uoom.stores.snapshots import to_snapshot
 
 log = logging.getLogger("uoom.api.read")
 
@@ -33,6 +36,8 @@ BATCH_LIMIT = 100  # BatchGetItem's own limit
 # few ms whatever its size, so fewer is better; 10 % of the TTL leaves time before they expire
 # (an entry comes due with at least 12.5 % of the TTL left: 25 % of a life of 50-100 %).
 REFRESH_GATHER_MAX_S = 1.0
+READ_SOURCES = ("cache", "dynamodb", "dax", "postgres", "missing")
+WRITE_OUTCOMES = ("written", "superseded", "failed", "dropped")
 MAX_PENDING_WRITES = 2_000  # beyond this the read model is not keeping up: drop, the projector repairs
 
 
@@ -42,31 +47,41 @@ class CachedReadModel:
         self.settings, self.pool, self.dynamodb, self.dax = settings, pool, dynamodb, dax
         self.table = settings.dynamodb_table
         self.cache = SnapshotCache(settings.status_cache_ttl_ms, settings.status_cache_size)
-        self.sources: dict[str, int] = {"cache": 0, "dynamodb": 0, "dax": 0, "postgres": 0, "missing": 0}
         self.read_latency = Histogram(
             "dynamodb_read_latency_ms", "Read-model read latency (DynamoDB or DAX), ms",
             buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 35, 50, 100, 250, 1000), registry=registry,
         )  # fmt: skip
         self.reads = Counter("read_model_reads", "Status reads by source", ["source"], registry=registry)
-        self.write_outcomes: dict[str, int] = {"written": 0, "superseded": 0, "failed": 0, "dropped": 0}
         self.writes = Counter("read_model_writes", "Read-model writes by outcome", ["outcome"], registry=registry)
+        for source in READ_SOURCES:
+            self.reads.labels(source)
+        for outcome in WRITE_OUTCOMES:
+            self.writes.labels(outcome)
         self.refreshes = Counter("status_cache_refreshes", "Cache entries refreshed from the read model",
                                  registry=registry)  # fmt: skip
         self._tasks: set[asyncio.Task[Any]] = set()
         self._due: set[str] = set()  # cached orders waiting for the next batched refresh
         self._refresher: asyncio.Task[None] | None = None
 
+    @property
+    def sources(self) -> dict[str, int]:
+        """Status reads by where they were answered (the counter's own values)."""
+        return by_label(self.reads)
+
+    @property
+    def write_outcomes(self) -> dict[str, int]:
+        return by_label(self.writes)
+
     def hit_rate(self) -> float | None:
-        hits = self.sources["cache"] + self.sources["dynamodb"] + self.sources["dax"]
-        total = hits + self.sources["postgres"]
+        sources = self.sources
+        hits = sources["cache"] + sources["dynamodb"] + sources["dax"]
+        total = hits + sources["postgres"]
         return hits / total if total else None
 
     def _count(self, source: str) -> None:
-        self.sources[source] += 1
         self.reads.labels(source).inc()
 
     def _wrote(self, outcome: str) -> None:
-        self.write_outcomes[outcome] += 1
         self.writes.labels(outcome).inc()
 
     def cached(self, order_id: uuid.UUID) -> dict[str, Any] | None:
@@ -107,11 +122,11 @@ class CachedReadModel:
         key = str(order_id)
         snapshot, source = await self._read_model(key)
         if snapshot is None:
-            row = await orders.fetch(self.pool, order_id)
-            if row is None:
+            order = await orders.fetch(self.pool, order_id)
+            if order is None:
                 self._count("missing")
                 return None, "missing"
-            snapshot, source = orders.snapshot(row), "postgres"
+            snapshot, source = to_snapshot(order), "postgres"
             self.backfill(snapshot)
         self._count(source)
         self.cache.put(snapshot)
@@ -169,16 +184,18 @@ class CachedReadModel:
             return
         self._background(self._write(snapshot))
 
-    def write_behind(self, snapshot: dict[str, Any]) -> None:
+    def write_behind(self, order: Order) -> None:
         """After a create commits: into the cache at once, to the read model in the background. A
         new order has no older version anywhere to be confused with: until its item lands, other
         workers miss and read PostgreSQL."""
+        snapshot = to_snapshot(order)
         self.cache.put(snapshot)
         self.backfill(snapshot)
 
-    async def write_through(self, snapshot: dict[str, Any]) -> bool:
+    async def write_through(self, order: Order) -> bool:
         """After a status change commits: cache at once, then the read model (bounded wait), so that
         a worker reading the item after our response sees the new version. Never raises."""
+        snapshot = to_snapshot(order)
         self.cache.put(snapshot)
         return await self._write(snapshot, within_s=0.5)
 
@@ -219,8 +236,8 @@ class CachedReadModel:
             log.warning("batch read from the read model failed: %s", type(exc).__name__)
         misses = [uuid.UUID(k) for k in wanted if k not in found]
         if misses:
-            for row in await orders.fetch_many(self.pool, misses):
-                snapshot = orders.snapshot(row)
+            for order in await orders.fetch_many(self.pool, misses):
+                snapshot = to_snapshot(order)
                 found[snapshot["id"]] = (snapshot, "postgres")
                 self.backfill(snapshot)
         not_found = [uuid.UUID(k) for k in wanted if k not in found]

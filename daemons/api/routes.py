@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
@@ -22,6 +23,9 @@ from daemons.api.schemas import (
     OrderView,
     StatusChange,
 )
+from uoom.services import orders as services
+from uoom.stores.snapshots import to_snapshot
+from uoom.stores.unit_of_work import IdempotencyKey, PostgresUnitOfWork
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api", dependencies=[Depends(api_key)])
@@ -66,8 +70,14 @@ async def create_order(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Any:  # fmt: skip
     """Create an order: channel assignment, order row + outbox event in one transaction, read-model write."""
-    status, snapshot = await _within(request, resources(request).service.create(body, key_id, idempotency_key))
-    response.status_code = status
+    res = resources(request)
+    idempotency = None
+    if idempotency_key:
+        body_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
+        idempotency = IdempotencyKey(uuid.UUID(key_id), idempotency_key, body_hash)
+    work = services.create_order(body.to_command(), PostgresUnitOfWork(res.pool), res.assigner, res.reads,
+                                 idempotency, res.metrics.stage)  # fmt: skip
+    snapshot = to_snapshot(await _within(request, work))
     response.headers["Location"] = f"/api/orders/{snapshot['id']}"
     response.headers["ETag"] = f'"{snapshot["version"]}"'
     return snapshot
@@ -104,7 +114,10 @@ async def change_status(
     if_match: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Any:  # fmt: skip
     """Move an order to its next state; If-Match carries the version the client saw."""
-    snapshot = await _within(request, resources(request).service.change_status(order_id, change, if_match))
+    res = resources(request)
+    work = services.change_status(order_id, change.status, _version(if_match), change.reason,
+                                  PostgresUnitOfWork(res.pool), res.reads)  # fmt: skip
+    snapshot = to_snapshot(await _within(request, work))
     response.headers["ETag"] = f'"{snapshot["version"]}"'
     return snapshot
 
@@ -155,3 +168,12 @@ def _decode_cursor(cursor: str, customer_id: uuid.UUID) -> Any:
         return key
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise Problem(400, "Bad request", "cursor is not one this API returned for this customer") from None
+
+
+def _version(if_match: str | None) -> int:
+    if not if_match:
+        raise Problem(428, "Precondition required", "send If-Match with the order's version")
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise Problem(400, "Bad request", 'If-Match must be the order\'s version number, e.g. "3"')
+    return int(value)

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from uoom.domain import orders as domain
 from uoom.domain.orders import OrderStatus
 
 
@@ -40,6 +41,14 @@ class CreateOrder(Body):
     items: list[Item] = Field(min_length=1, max_length=100)
     delivery_address: Address
     notes: str | None = Field(None, max_length=500)
+
+    def to_command(self) -> domain.PlaceOrder:
+        a = self.delivery_address
+        return domain.PlaceOrder(
+            self.customer_id, self.restaurant_id,
+            tuple(domain.LineItem(i.item_id, i.name, i.quantity, i.unit_price) for i in self.items),
+            domain.Address(a.street, a.city, a.postal_code, a.latitude, a.longitude), self.notes,
+        )  # fmt: skip
 
 
 class StatusChange(Body):

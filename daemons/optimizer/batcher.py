@@ -8,14 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from daemons.background import Background
-from uoom.assignment import Assignment, Channel, Order, Result, Weights, solve
+from uoom.assignment import Assignment, Delivery, Result, solve
+from uoom.live_channels import LiveView
 
-SolveInputs = Callable[[], Awaitable[tuple[list[Channel], Weights]]]
+LiveInputs = Callable[[], Awaitable[LiveView]]
 
 
 @dataclass
 class Pending:
-    orders: list[Order]
+    deliveries: list[Delivery]
     deadline_ms: float
     done: asyncio.Future[tuple[list[Assignment], Result]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -24,13 +25,14 @@ class Pending:
 
 class MicroBatcher(Background):
     def __init__(
-        self, inputs: SolveInputs, window_ms: float, fallback_penalty: float, on_result: Callable[[Result, int], None]
+        self, inputs: LiveInputs, window_ms: float, fallback_penalty: float, on_result: Callable[[Result, int], None]
     ) -> None:
         self.inputs, self.window, self.penalty, self.on_result = inputs, window_ms / 1000, fallback_penalty, on_result
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
 
-    async def submit(self, orders: list[Order], deadline_ms: float) -> tuple[list[Assignment], Result]:
-        pending = Pending(orders, deadline_ms)
+    async def submit(self, deliveries: list[Delivery], deadline_ms: float) -> tuple[list[Assignment], Result]:
+        """This request's assignments (in its order), and the result of the batch it was solved in."""
+        pending = Pending(deliveries, deadline_ms)
         await self._queue.put(pending)
         return await pending.done
 
@@ -49,14 +51,14 @@ class MicroBatcher(Background):
                         p.done.set_exception(exc)
 
     async def _solve(self, batch: list[Pending]) -> None:
-        channels, weights = await self.inputs()
-        orders = [o for p in batch for o in p.orders]
+        live = await self.inputs()
+        deliveries = [d for p in batch for d in p.deliveries]
         deadline = min(p.deadline_ms for p in batch)
-        result = await asyncio.to_thread(solve, orders, channels, weights, deadline, self.penalty)
+        result = await asyncio.to_thread(solve, deliveries, live.channels, live.weights, deadline, self.penalty)
         self.on_result(result, len(batch))
         start = 0
         for p in batch:
-            mine = list(result.assignments[start : start + len(p.orders)])
-            start += len(p.orders)
+            mine = list(result.assignments[start : start + len(p.deliveries)])
+            start += len(p.deliveries)
             if not p.done.done():
                 p.done.set_result((mine, result))

@@ -14,20 +14,22 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
 from daemons.background import Background, consume_forever
+from daemons.kit.health import Dependency
 from uoom import rankings
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
 from uoom.domain.orders import FINISHED_STATES, OrderStatus
 from uoom.stores import kafka, redis_keys
 
-log = logging.getLogger("uoom.optimizer.loadfeed")
+log = logging.getLogger("uoom.optimizer.load_tracker")
 GROUP = "uoom-optimizer-load"
 QUALITY_ALPHA = 0.05  # weight of one delivery in the on-time moving average
 
 
 class LoadTracker(Background):
-    def __init__(self, settings: Settings, redis: aioredis.Redis) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, kafka: Dependency | None = None) -> None:
         self.settings, self.redis = settings, redis
+        self.kafka = kafka or Dependency("Kafka", log)
         self.applied = 0
 
     async def run(self) -> None:
@@ -43,7 +45,7 @@ class LoadTracker(Background):
                 if batches:
                     await consumer.commit()  # only after Redis applied them: a crash replays, never skips
 
-        await consume_forever(make, read, log)
+        await consume_forever(make, read, log, self.kafka)
 
     async def apply(self, raw: bytes | None) -> None:
         try:

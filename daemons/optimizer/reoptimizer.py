@@ -1,7 +1,7 @@
 """Rolling re-optimization: every UOOM_DISPATCH_INTERVAL, re-solve the orders that are assigned and
-not yet picked up, and commit the moves that gain more than the threshold: the order's channel and
-an `order.channel_reassigned` outbox event in one transaction. One replica at a time (an advisory
-lock), so two optimizers never move the same orders."""
+not yet picked up, and commit the moves that gain more than the threshold through the
+`reassign_channel` use case (the order's channel and its outbox event in one transaction). One
+replica at a time (an advisory lock), so two optimizers never move the same orders."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from typing import Any
 import asyncpg
 
 from daemons.background import Background
-from daemons.optimizer.state import ChannelState
-from uoom.assignment import Order, Placed, Reassignment, reoptimize
+from uoom.assignment import CurrentAssignment, Delivery, Reassignment, reoptimize
 from uoom.config import Settings
-from uoom.domain import events
 from uoom.domain.orders import OPEN_STATES
-from uoom.stores import orders
-from uoom.stores.postgres import append_event
+from uoom.live_channels import LiveChannels
+from uoom.services.channels import reassign_channel
+from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger("uoom.optimizer.reoptimizer")
 LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
@@ -29,8 +28,8 @@ OPEN = [s.value for s in OPEN_STATES]
 
 
 class Reoptimizer(Background):
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, state: ChannelState) -> None:
-        self.settings, self.pool, self.state = settings, pool, state
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, live: LiveChannels) -> None:
+        self.settings, self.pool, self.live = settings, pool, live
         self.rounds = 0
         self.reassigned = 0
         self.last_round_ms: float | None = None
@@ -64,14 +63,14 @@ class Reoptimizer(Background):
         )
         if not rows:
             return []
-        channels, weights = await self.state.current()
+        live = await self.live.current()
         now = datetime.now(UTC)
-        placed = [_placed(r, now) for r in rows]
+        current = [_current_assignment(r, now) for r in rows]
         moves = await asyncio.to_thread(
             reoptimize,
-            placed,
-            channels,
-            weights,
+            current,
+            live.channels,
+            live.weights,
             threshold=self.settings.reopt_threshold,
             deadline_ms=self.settings.optimizer_deadline_ms,
             fallback_penalty=self.settings.fallback_penalty,
@@ -84,34 +83,24 @@ class Reoptimizer(Background):
 
     async def _commit(self, move: Reassignment) -> bool:
         """Apply one move unless the order changed meanwhile (picked up, or moved by someone else)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await orders.lock(conn, uuid.UUID(move.order_id))
-            if row is None or row["status"] not in OPEN or row["channel_id"] != move.from_channel_id:
-                return False
-            eta = move.eta_seconds + int((datetime.now(UTC) - row["created_at"]).total_seconds())
-            updated = await orders.set_channel(conn, row["id"], move.to_channel_id, move.cost, eta, "reoptimized")
-            snapshot = orders.snapshot(updated)
-            await append_event(
-                conn,
-                events.ORDER_CHANNEL_REASSIGNED,
-                row["id"],
-                updated["version"],
-                {"order": snapshot, "from": move.from_channel_id, "to": move.to_channel_id, "gain": move.gain},
-            )
-        return True
+        moved = await reassign_channel(
+            uuid.UUID(move.order_id), move.from_channel_id, move.to_channel_id, move.cost, move.eta_seconds,
+            move.gain, PostgresUnitOfWork(self.pool),
+        )  # fmt: skip
+        return moved is not None
 
 
-def _placed(row: Any, now: datetime) -> Placed:
+def _current_assignment(row: Any, now: datetime) -> CurrentAssignment:
     drop = row["delivery_location"]
     ready_at = (row["created_at"] - now).total_seconds() + row["prep_minutes"] * 60
     remaining = None
     if row["estimated_delivery_time"] is not None:
         remaining = max(int((row["estimated_delivery_time"] - now).total_seconds()), 0)
-    order = Order(
+    delivery = Delivery(
         str(row["id"]),
         (row["latitude"], row["longitude"]),
         (drop["latitude"], drop["longitude"]),
         float(row["total"]),
         max(ready_at, 0.0),
     )
-    return Placed(order, row["channel_id"], remaining)
+    return CurrentAssignment(delivery, row["channel_id"], remaining)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemons.serving import run as serve
+from daemons.kit.http import run as serve
 from uoom.config import Settings
 
 

@@ -1,13 +1,14 @@
-"""The relay's metrics endpoints, as the seed has them, on aiohttp's small server."""
+"""The relay's metrics endpoints at the seed's paths, on the daemons' one server stack (FastAPI on
+uvicorn), served from the relay's own event loop."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import Request
+
+from daemons.kit.http import EmbeddedServer, metrics_router, small_app
 
 JSON_PATH = "/api/v1/metrics"
 PROMETHEUS_PATH = "/api/v1/metrics/prometheus"
@@ -16,31 +17,19 @@ PROMETHEUS_PATH = "/api/v1/metrics/prometheus"
 async def serve(
     host: str,
     port: int,
-    summary: Callable[[], Awaitable[dict[str, Any]]],
+    document: Callable[[], Awaitable[dict[str, Any]]],
     prometheus: Callable[[], Awaitable[bytes]],
-) -> tuple[web.AppRunner, int]:
-    """Start serving; returns the runner (to clean up) and the bound port (port 0 picks one)."""
+) -> EmbeddedServer:
+    """Start serving (port 0 picks a free port: `.port`); `await server.stop()` to end. A port in
+    use raises OSError before anything runs."""
 
-    async def json_metrics(_: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(await summary()), content_type="application/json")
+    async def json_metrics(_: Request) -> dict[str, Any]:
+        return await document()
 
-    async def prometheus_metrics(_: web.Request) -> web.Response:
-        response = web.Response(body=await prometheus())
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
+    async def prometheus_metrics(_: Request) -> bytes:
+        return await prometheus()
 
-    app = web.Application()
-    app.router.add_get(JSON_PATH, json_metrics)
-    app.router.add_get(PROMETHEUS_PATH, prometheus_metrics)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    bound = port
-    for address in runner.addresses:
-        bound = int(address[1])
-    return runner, bound
+    app = small_app("uoom relay", metrics_router(JSON_PATH, PROMETHEUS_PATH, json_metrics, prometheus_metrics))
+    server = EmbeddedServer(app, host, port)
+    await server.start()
+    return server

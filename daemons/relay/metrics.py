@@ -1,76 +1,67 @@
-"""The relay's numbers: Prometheus (the seed's names) and the JSON summary's exact percentiles."""
+"""The relay's numbers, through the daemon kit: Prometheus under the seed's names, and the
+`relay` section of the metrics JSON (docs/metrics.md) read from the same counters."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
-from daemons.relay.policy import OutboxEvent
-from uoom.metrics import RollingWindow
-from uoom.relay_outbox import OutboxStatus
+from daemons.kit.metrics import DaemonMetrics, by_label, total
+from daemons.kit.runtime import LoopWatch
+from uoom.stores.outbox import OutboxEvent, OutboxStatus
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+PROJECTED = ("applied", "current", "stale", "skipped")
 
 
 class RelayMetrics:
-    """One registry per relay (no global state: tests run several relays in one process)."""
+    """One per relay (no global state: tests run several relays in one process)."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.processed = Counter(
-            "outbox_events_processed", "Events published to Kafka (acknowledged) and marked processed", registry=r
+        m = self.kit = DaemonMetrics("relay")
+        self.registry = m.registry
+        self.processed = m.counter(
+            "outbox_events_processed", "Events published to Kafka (acknowledged) and marked processed"
         )
-        self.retries = Counter("outbox_publish_retries", "Failed publish attempts scheduled for a retry", registry=r)
-        self.dead_lettered = Counter(
-            "outbox_events_dead_lettered", "Events moved to the dead-letter table and topic", registry=r
-        )
-        self.batches = Counter("outbox_batches", "Claimed batches", registry=r)
-        self.latency = Histogram(
+        self.retries = m.counter("outbox_publish_retries", "Failed publish attempts scheduled for a retry")
+        self.dead_lettered = m.counter("outbox_events_dead_lettered", "Events moved to the dead-letter table and topic")
+        self.batches = m.counter("outbox_batches", "Claimed batches")
+        latency = m.histogram(
             "outbox_publish_latency_seconds",
             "Event written (its transaction's time) to Kafka acknowledgement",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
         )
-        self.pending = Gauge("outbox_events_pending", "Events not published yet", registry=r)
-        self.lag = Gauge("outbox_lag_seconds", "Age of the oldest unpublished event", registry=r)
-        self.in_backoff = Gauge("outbox_events_in_backoff", "Unpublished events waiting to be retried", registry=r)
-        self.dead_letters = Gauge("outbox_dead_letters", "Dead letters not replayed yet", registry=r)
-        self.kafka_up = Gauge("relay_kafka_up", "1 while Kafka acknowledges without stalling", registry=r)
-        self.projector_events = Counter(
+        self.commit_to_ack = m.latency("commitToAck", latency)
+        self.pending = m.gauge("outbox_events_pending", "Events not published yet")
+        self.lag = m.gauge("outbox_lag_seconds", "Age of the oldest unpublished event")
+        self.in_backoff = m.gauge("outbox_events_in_backoff", "Unpublished events waiting to be retried")
+        self.dead_letters = m.gauge("outbox_dead_letters", "Dead letters not replayed yet")
+        self.kafka_up = m.gauge("relay_kafka_up", "1 while Kafka acknowledges without stalling")
+        self.projector_events = m.counter(
             "projector_orders",
             "Order snapshots projected, by result: applied, current (nothing to write), stale, skipped",
-            ["result"],
-            registry=r,
+            ("result",),
         )
-        self.projector_errors = Counter("projector_errors", "Failed read-model writes (retried)", registry=r)
-        self.projector_lag = Gauge("projector_lag_messages", "Events on Kafka not yet projected", registry=r)
-        self.window = RollingWindow(60.0)
-        self.started = time.monotonic()
-        self.totals = {"processed": 0, "retries": 0, "deadLettered": 0, "batches": 0}
-        self.projected = {"applied": 0, "current": 0, "stale": 0, "skipped": 0, "errors": 0, "lag": 0}
+        for result in PROJECTED:
+            self.projector_events.labels(result)
+        self.projector_errors = m.counter("projector_errors", "Failed read-model writes (retried)")
+        self._projector_lag = 0
+        m.gauge("projector_lag_messages", "Events on Kafka not yet projected", reads=lambda: self._projector_lag)
         self._projector_seen: dict[str, int] = {}
         self.projector_running = False
         self.kafka_stalled_for: float | None = None
         self.outbox: OutboxStatus | None = None
+        self.loop = LoopWatch(m)  # started and stopped by the relay's run()
 
     def on_batch(self, published: list[OutboxEvent], acked_at: float, retries: int, dead: int) -> None:
         self.batches.inc()
-        self.totals["batches"] += 1
         if published:
             self.processed.inc(len(published))
-            self.totals["processed"] += len(published)
             for event in published:
-                seconds = max(0.0, acked_at - event.created_at.timestamp())
-                self.latency.observe(seconds)
-                self.window.add(seconds * 1000)
+                self.commit_to_ack.observe_ms(max(0.0, acked_at - event.created_at.timestamp()) * 1000)
         if retries:
             self.retries.inc(retries)
-            self.totals["retries"] += retries
         if dead:
             self.dead_lettered.inc(dead)
-            self.totals["deadLettered"] += dead
 
     def on_stall(self, seconds: float | None) -> None:
         self.kafka_stalled_for = seconds
@@ -86,32 +77,37 @@ class RelayMetrics:
     def on_projector(self, report: dict[str, int]) -> None:
         """The projector process's running totals; a restarted process starts again from 0."""
         for name, value in report.items():
-            if name not in self.projected:
-                continue
             if name == "lag":
-                self.projected["lag"] = value
-                self.projector_lag.set(value)
+                self._projector_lag = value
+                continue
+            if name not in (*PROJECTED, "errors"):
                 continue
             seen = self._projector_seen.get(name, 0)
             delta = value - seen if value >= seen else value
             self._projector_seen[name] = value
             if delta:
-                self.projected[name] += delta
-                if name == "errors":
-                    self.projector_errors.inc(delta)
-                else:
-                    self.projector_events.labels(name).inc(delta)
+                counter = self.projector_errors if name == "errors" else self.projector_events.labels(name)
+                counter.inc(delta)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """What was published, retried, dead-lettered, and how many batches (the counters' values)."""
+        return {"processed": total(self.processed), "retries": total(self.retries),
+                "deadLettered": total(self.dead_lettered), "batches": total(self.batches)}  # fmt: skip
+
+    @property
+    def projected(self) -> dict[str, int]:
+        return {**by_label(self.projector_events), "errors": total(self.projector_errors), "lag": self._projector_lag}
 
     def prometheus(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.kit.prometheus()
 
-    def summary(self) -> dict[str, Any]:
+    def document(self, *, status: str, problems: list[str], dependencies: dict[str, dict[str, Any]],
+                 topic: str) -> dict[str, Any]:  # fmt: skip
         outbox = self.outbox
-        return {
-            "uptimeSeconds": round(time.monotonic() - self.started, 1),
-            "outbox": None
-            if outbox is None
-            else {
+        return self.kit.document(status=status, problems=problems, dependencies=dependencies, section={
+            "topic": topic,
+            "outbox": None if outbox is None else {
                 "pending": outbox.pending,
                 "retrying": outbox.retrying,
                 "inBackoff": outbox.in_backoff,
@@ -119,8 +115,7 @@ class RelayMetrics:
                 "deadLetters": outbox.dead_letters_open,
                 "lastPublishedAt": outbox.last_published_at.isoformat() if outbox.last_published_at else None,
             },
-            "published": dict(self.totals),
-            "publishLatencyMs": self.window.summary(),
+            "published": self.totals,
             "kafka": {"stalledSeconds": self.kafka_stalled_for},
             "projector": {**self.projected, "running": self.projector_running},
-        }
+        })  # fmt: skip

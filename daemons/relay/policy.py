@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
-from typing import Any
 from uuid import UUID
 
 from aiokafka import errors as kafka
 
-
-@dataclass(slots=True)
-class OutboxEvent:
-    """One outbox row as the relay claims it."""
-
-    id: UUID
-    position: int
-    type: str
-    aggregate_id: UUID
-    aggregate_type: str
-    aggregate_version: int
-    data: dict[str, Any]
-    created_at: datetime
-    attempts: int  # attempts made before this one
-    error_history: list[Any] = field(default_factory=list)
+from uoom.stores.outbox import OutboxEvent
 
 
 class EncodeError(Exception):

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from botocore.exceptions import ClientError
 
+from daemons.kit.health import Dependency
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
 from uoom.stores.aws import dynamodb_client
@@ -79,6 +80,7 @@ class Projector:
     def __init__(self, settings: Settings, stats: ProjectorStats | None = None) -> None:
         self.settings = settings
         self.stats = stats or ProjectorStats()
+        self.kafka = Dependency("projector: Kafka", log)  # quiet while the broker starts
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = await self._start(stopping)
@@ -113,9 +115,10 @@ class Projector:
             )
             try:
                 await consumer.start()
+                self.kafka.ok()
                 return consumer
             except (KafkaError, OSError) as exc:
-                log.warning("projector cannot reach Kafka (%s); retrying", exc)
+                self.kafka.failed(exc)
                 with contextlib.suppress(Exception):
                     await consumer.stop()
             with contextlib.suppress(TimeoutError):

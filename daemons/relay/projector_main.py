@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from daemons.kit.logs import setup_logging
 from daemons.relay.projector import Projector, ProjectorStats
 from uoom.config import Settings
 
@@ -27,6 +27,7 @@ async def main() -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     settings = Settings(_env_file=None, **orjson.loads(await reader.readline()))
+    setup_logging(settings.debug)
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
@@ -60,7 +61,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    setup_logging()
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
         asyncio.run(main())

@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
-from daemons.relay.policy import EncodeError, OutboxEvent, by_aggregate
+from daemons.relay.policy import EncodeError, by_aggregate
 from uoom.domain.events import envelope
+from uoom.stores.outbox import OutboxEvent
 
 log = logging.getLogger("uoom.relay")
 STALL_REPORT_SECONDS = 5.0

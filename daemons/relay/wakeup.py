@@ -1,4 +1,5 @@
-"""Waking the relay: PostgreSQL NOTIFY at commit, with the poll as the safety net."""
+"""Waking the relay: PostgreSQL NOTIFY at commit, with the poll as the safety net; and sleeping
+unless the relay stops."""
 
 from __future__ import annotations
 
@@ -24,21 +25,20 @@ class Doorbell:
         self.rings = 0  # how many commits were announced so far
 
     def ring(self) -> None:
-        self.rings += 1
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._missed = True
+        self._wake(everyone=False)
 
     def ring_all(self) -> None:
+        self._wake(everyone=True)
+
+    def _wake(self, *, everyone: bool) -> None:
         self.rings += 1
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-        self._missed = True
+                if not everyone:
+                    return
+        self._missed = True  # kept for a worker that goes idle next
 
     async def wait(self, seconds: float) -> None:
         if self._missed:
@@ -64,8 +64,7 @@ async def listen(dsn: str, doorbell: Doorbell, stopping: asyncio.Event, connecte
             conn = await asyncpg.connect(dsn, timeout=10)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("LISTEN connection failed (%s); polling until it is back", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
+            await pause(stopping, delay)
             delay = min(delay * 2, 10.0)
             continue
         lost = asyncio.Event()
@@ -85,6 +84,12 @@ async def listen(dsn: str, doorbell: Doorbell, stopping: asyncio.Event, connecte
             connected.clear()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 2)
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if the relay is stopping meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
 
 
 async def _first(*events: asyncio.Event, seconds: float) -> None:

@@ -19,11 +19,14 @@ import pytest
 
 import uoom.demo
 from tests.e2e.conftest import STATUS_CACHE_TTL_MS, ApiProcess, create_key, order_body, poll, run_api
+from tests.e2e.metrics_shape import assert_metrics_document
 from uoom.config import Settings
 from uoom.domain import events
+from uoom.domain.orders import OrderStatus
 from uoom.stores import orders, readmodel
 from uoom.stores.aws import dynamodb_client
-from uoom.stores.postgres import append_event
+from uoom.stores.outbox import append as append_event
+from uoom.stores.snapshots import to_snapshot
 
 CHANNELS = {c[0] for c in uoom.demo.CHANNELS}
 LIFECYCLE = ["CONFIRMED", "PREPARING", "READY_FOR_PICKUP", "PICKED_UP", "DELIVERED"]
@@ -347,7 +350,8 @@ async def test_customer_orders_sort_by_time_even_when_a_timestamp_falls_on_a_who
                     RETURNING {orders.COLUMNS}""",
                 uuid.UUID(order_id), stamp,
             )  # fmt: skip
-            assert await readmodel.put_if_newer(ddb, settings, orders.snapshot(row))  # as the projector would
+            snapshot = to_snapshot(orders.from_row(row))
+            assert await readmodel.put_if_newer(ddb, settings, snapshot)  # as the projector would
     listed = (await client.get(f"/api/customers/{customer}/orders")).json()["orders"]
     assert [o["orderId"] for o in listed] == [later, earlier], [o["updatedAt"] for o in listed]
 
@@ -427,11 +431,12 @@ async def change_elsewhere(db: asyncpg.Connection, settings: Settings, order_id:
     """What another writer does (another API worker, or PostgreSQL plus the relay's projector):
     the row and its outbox event in one transaction, then the version-guarded read-model write."""
     async with db.transaction():
-        row = await orders.lock(db, uuid.UUID(order_id))
-        updated = await orders.set_status(db, uuid.UUID(order_id), status)
-        snapshot = orders.snapshot(updated)
-        await append_event(db, events.ORDER_STATUS_CHANGED, uuid.UUID(order_id), updated["version"],
-                           {"order": snapshot, "from": str(row["status"]), "to": status, "reason": None})  # fmt: skip
+        before = await orders.lock(db, uuid.UUID(order_id))
+        assert before is not None
+        updated = await orders.set_status(db, uuid.UUID(order_id), OrderStatus(status))
+        snapshot = to_snapshot(updated)
+        await append_event(db, events.ORDER_STATUS_CHANGED, updated.id, updated.version,
+                           {"order": snapshot, "from": before.status.value, "to": status, "reason": None})  # fmt: skip
     async with dynamodb_client(settings) as ddb:
         assert await readmodel.put_if_newer(ddb, settings, snapshot)
 
@@ -498,15 +503,16 @@ async def test_json_metrics_count_each_route_and_the_read_sources(client: httpx.
         assert (await client.get(f"/api/orders/{order['id']}/status")).status_code == 200
     after = (await client.get("/api/metrics")).json()
 
+    assert_metrics_document(after, "api", {"postgres", "redis", "dynamodb", "kafka"})
     route = "GET /api/orders/{order_id}/status"
-    counted = after["routes"][route]["requests"] - before["routes"].get(route, {"requests": 0})["requests"]
+    counted = after["latency"][route]["total"] - before["latency"].get(route, {"total": 0})["total"]
     assert counted == 20
-    window = after["routes"][route]["latencyMs60s"]
+    window = after["latency"][route]
     assert window["count"] >= 20 and 0 < window["p50"] <= window["p95"] <= window["p99"] <= window["max"]
-    read = {
-        k: after["readModel"]["sources"][k] - before["readModel"]["sources"][k] for k in after["readModel"]["sources"]
-    }
+    before_reads, after_reads = before["api"]["readModel"], after["api"]["readModel"]
+    read = {k: after_reads["sources"][k] - before_reads["sources"][k] for k in after_reads["sources"]}
     assert sum(read.values()) == 20 and read["missing"] == 0
-    assert 0 <= after["readModel"]["hitRate"] <= 1
-    assert after["readModel"]["writes"]["written"] >= 1 and after["readModel"]["writes"]["failed"] == 0
-    assert after["eventLoopLagMs"]["count"] > 0 and after["eventLoopLagMs"]["max"] >= 0
+    assert 0 <= after_reads["hitRate"] <= 1
+    assert after_reads["writes"]["written"] >= 1 and after_reads["writes"]["failed"] == 0
+    assert after["latency"]["eventLoopLag"]["count"] > 0 and after["latency"]["eventLoopLag"]["max"] >= 0
+    assert after["latency"]["create.assign"]["total"] >= 1  # a stage of order creation

@@ -128,14 +128,14 @@ async def test_optimizer_absent_orders_get_fallback_channels_and_the_breaker_ope
     async with breaker_api.client(key) as client:
         first = await create(client)
         assert first["channelId"] in CHANNELS and first["assignmentSource"] != "optimizer"
-        metrics = (await client.get("/api/metrics")).json()["assignment"]
+        metrics = (await client.get("/api/metrics")).json()["api"]["assignment"]
         assert metrics["breaker"] == "closed"  # one failure, threshold 2
         prom = (await client.get("/metrics")).text
         assert prometheus_value(prom, "optimizer_breaker_open") == 0
 
         more = [await create(client) for _ in range(4)]
         assert all(o["channelId"] in CHANNELS and o["assignmentSource"] != "optimizer" for o in more)
-        metrics = (await client.get("/api/metrics")).json()["assignment"]
+        metrics = (await client.get("/api/metrics")).json()["api"]["assignment"]
         assert metrics["fallbackRate"] == 1.0
         assert sum(metrics["sources"].values()) == 5 and "optimizer" not in metrics["sources"]
         assert metrics["breaker"] == "opened"
@@ -176,13 +176,13 @@ async def test_hanging_optimizer_costs_one_timeout_per_order_until_the_breaker_o
         # the first three wait for the 100 ms timeout; then the open breaker skips the call
         assert all(t >= 0.1 for t in timings[:3]), timings
         assert all(t < 1.0 for t in timings), timings
-        metrics = (await client.get("/api/metrics")).json()["assignment"]
+        metrics = (await client.get("/api/metrics")).json()["api"]["assignment"]
         assert metrics["breaker"] == "opened" and metrics["fallbackRate"] == 1.0
 
 
 async def test_main_api_reports_fallback_rate_one_without_an_optimizer(client: httpx.AsyncClient) -> None:
     await create(client, customer_id=uuid.uuid4())
-    assignment = (await client.get("/api/metrics")).json()["assignment"]
+    assignment = (await client.get("/api/metrics")).json()["api"]["assignment"]
     assert assignment["fallbackRate"] == 1.0
     assert assignment["sources"].get("optimizer", 0) == 0
 

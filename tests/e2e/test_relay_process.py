@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.e2e.metrics_shape import assert_metrics_document
 from tests.integration.relay_support import (
     assert_order_kept,
     db,
@@ -170,11 +171,12 @@ async def test_metrics_endpoints_and_health_check(settings, relay_dsn, topic, re
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/plain")
             text = await response.text()
+    assert_metrics_document(summary, "relay", {"postgres", "kafka"})
     assert summary["status"] == "ok" and summary["problems"] == []
-    assert summary["published"]["processed"] == 20
-    assert summary["publishLatencyMs"]["count"] == 20
-    assert 0 < summary["publishLatencyMs"]["p99"] < 5000
-    assert summary["outbox"]["pending"] == 0 and summary["outbox"]["deadLetters"] == 0
+    assert summary["relay"]["published"]["processed"] == 20
+    assert summary["latency"]["commitToAck"]["count"] == 20
+    assert 0 < summary["latency"]["commitToAck"]["p99"] < 5000
+    assert summary["relay"]["outbox"]["pending"] == 0 and summary["relay"]["outbox"]["deadLetters"] == 0
     for line in (
         "outbox_events_processed_total 20.0",
         "outbox_publish_latency_seconds_count 20.0",

@@ -99,3 +99,26 @@ def test_weights_set_then_get_and_rank_follows(stack, scratch_env: str) -> None:
     ranked = json.loads(invoke("channels", "rank", "--json").stdout)
     assert [r["channelId"] for r in ranked] == ["partner-gamma"]
     invoke("channels", "weights", "set", "cost=0.5", "time=0.3", "quality=0.2")
+
+
+def test_an_unmigrated_database_says_run_migrate_up(scratch_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UOOM_DATABASE_URL", scratch_dsn)  # created, never migrated
+    result = invoke("channels", "list")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    database = scratch_dsn.rsplit("/", 1)[1]
+    assert result.stderr.strip() == (
+        f"error: the database at postgresql://127.0.0.1:5432/{database} is not migrated "
+        '(relation "channels" does not exist): run `uoom migrate up`'
+    )
+
+
+def test_list_prints_a_table_on_stdout_and_camel_case_json(scratch_env: str) -> None:
+    assert invoke(*ADD).exit_code == 0
+    table = invoke("channels", "list")
+    assert table.exit_code == 0 and table.stderr == ""
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:3] == ["ID", "KIND", "CAPACITY"]
+    assert [r.split()[:3] for r in rows] == [["partner-gamma", "partner", "20"]]
+    (channel,) = json.loads(invoke("channels", "list", "--json").stdout)
+    assert {"baseCost", "costPerKm", "speedKmh", "pickupLatencyMin", "radiusKm"} <= set(channel)

@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from daemons.optimizer.reoptimizer import Reoptimizer
-from daemons.optimizer.state import ChannelState
 from uoom import demo, migrate
+from uoom.live_channels import LiveChannels
 from uoom.stores.postgres import create_pool
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
@@ -49,7 +49,7 @@ async def place(pool: asyncpg.Pool, channel: str, cost: str, eta_s: int, status:
 async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(world) -> None:
     settings, pool, redis = world
     costly = await place(pool, "partner-premium", "9.11", 1500)
-    reoptimizer = Reoptimizer(settings, pool, ChannelState(pool, redis))
+    reoptimizer = Reoptimizer(settings, pool, LiveChannels(pool, redis))
     moves = await reoptimizer.round()
     assert [m.order_id for m in moves] == [str(costly)]
     row = await pool.fetchrow("SELECT channel_id, version, assignment_source FROM orders WHERE id = $1", costly)
@@ -65,7 +65,7 @@ async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(wo
 
 async def test_nothing_moves_without_a_gain_above_the_threshold(world) -> None:
     settings, pool, redis = world
-    first = Reoptimizer(settings, pool, ChannelState(pool, redis))
+    first = Reoptimizer(settings, pool, LiveChannels(pool, redis))
     costly = await place(pool, "partner-premium", "9.11", 1500)
     await first.round()
     after_first = await pool.fetchval("SELECT count(*) FROM outbox_events")
@@ -78,5 +78,5 @@ async def test_nothing_moves_without_a_gain_above_the_threshold(world) -> None:
 async def test_picked_up_orders_are_never_moved(world) -> None:
     settings, pool, redis = world
     gone = await place(pool, "partner-premium", "9.11", 1500, status="PICKED_UP")
-    assert await Reoptimizer(settings, pool, ChannelState(pool, redis)).round() == []
+    assert await Reoptimizer(settings, pool, LiveChannels(pool, redis)).round() == []
     assert await pool.fetchval("SELECT channel_id FROM orders WHERE id = $1", gone) == "partner-premium"

@@ -7,17 +7,17 @@ from types import SimpleNamespace
 import pytest
 from ortools.sat.python import cp_model
 
-from uoom.assignment import Channel, Order, greedy, solve
+from uoom.assignment import Channel, Delivery, greedy, solve
 from uoom.assignment import cpsat as cpsat_module
 
 CENTER = (40.73, -73.99)
 
 
-def contested() -> tuple[list[Order], list[Channel]]:
+def contested() -> tuple[list[Delivery], list[Channel]]:
     """Five orders all wanting one cheap slot: the reduction cannot settle it, CP-SAT must run."""
     cheap = Channel("cheap", "cheap", "own_fleet", 2, 1.0, 0.1, 20, 1, 10, 0.99)
     dear = Channel("dear", "dear", "partner", 2, 9.0, 2.0, 20, 1, 10, 0.90)
-    orders = [Order(f"o{i}", CENTER, (CENTER[0] + (i + 1) * 0.5 / 111.32, CENTER[1])) for i in range(5)]
+    orders = [Delivery(f"o{i}", CENTER, (CENTER[0] + (i + 1) * 0.5 / 111.32, CENTER[1])) for i in range(5)]
     return orders, [cheap, dear]
 
 

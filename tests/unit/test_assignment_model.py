@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
-from uoom.assignment import Assignment, Channel, Order, Result, Weights
-from uoom.assignment.costs import SCALE, build_problem, dollars, eta_seconds, score
+from uoom.assignment import Channel, Delivery, Weights
+from uoom.assignment.costs import SCALE, build_cost_table, dollars, eta_seconds, score
 from uoom.assignment.geo import haversine_km
 
 
@@ -90,37 +88,20 @@ def test_score_weighs_dollars_minutes_and_lateness() -> None:
     assert score(2.0, 600.0, c, w) == pytest.approx(expected)
 
 
-def test_problem_costs_are_the_scaled_scores_and_skip_infeasible_pairs() -> None:
+def test_cost_table_holds_the_scaled_scores_and_skips_infeasible_pairs() -> None:
     near, far_only = channel(id="near", radius_km=1.0), channel(id="far", radius_km=9.0)
     full = channel(id="full", capacity=2, load=2)
-    order = Order("o1", (40.73, -73.99), (40.75, -73.99), 30.0, 300.0)
-    d = haversine_km(order.pickup, order.dropoff)
-    problem, distances = build_problem([order], [near, far_only, full], Weights(), 25.0)
-    assert distances == [pytest.approx(d)]
-    assert [j for j, _ in problem.options[0]] == [1]  # out of radius and full channels are left out
-    assert problem.options[0][0][1] == pytest.approx(score(d, 300.0, far_only, Weights()) * SCALE, abs=1)
-    assert problem.fallback == [int((25.0 + 0.3 * 300 / 60) * SCALE)]  # penalty + the kitchen wait
-    assert problem.free == [10, 10, 0]
+    delivery = Delivery("o1", (40.73, -73.99), (40.75, -73.99), 30.0, 300.0)
+    d = haversine_km(delivery.pickup, delivery.dropoff)
+    table = build_cost_table([delivery], [near, far_only, full], Weights(), 25.0)
+    assert table.distances == [pytest.approx(d)]
+    assert [j for j, _ in table.options[0]] == [1]  # out of radius and full channels are left out
+    assert table.options[0][0][1] == pytest.approx(score(d, 300.0, far_only, Weights()) * SCALE, abs=1)
+    assert table.fallback == [int((25.0 + 0.3 * 300 / 60) * SCALE)]  # penalty + the kitchen wait
+    assert table.free == [10, 10, 0]
 
 
 def test_pairs_dearer_than_the_fallback_are_left_out() -> None:
-    order = Order("o1", (40.73, -73.99), (40.75, -73.99))
-    problem, _ = build_problem([order], [channel(radius_km=9.0)], Weights(), fallback_penalty=1.0)
-    assert problem.options == [[]]
-
-
-def test_result_serializes_to_the_service_contract() -> None:
-    result = Result(
-        (Assignment("o1", "bikes", Decimal("4.20"), 1260), Assignment("o2", None, Decimal("25.00"), None)),
-        "OPTIMAL",
-        1.23456,
-        123,
-    )
-    assert result.to_contract() == {
-        "assignments": [
-            {"orderId": "o1", "channelId": "bikes", "cost": 4.2, "etaSeconds": 1260},
-            {"orderId": "o2", "channelId": None, "cost": 25.0, "etaSeconds": None},
-        ],
-        "status": "OPTIMAL",
-        "solveMs": 1.235,
-    }
+    delivery = Delivery("o1", (40.73, -73.99), (40.75, -73.99))
+    table = build_cost_table([delivery], [channel(radius_km=9.0)], Weights(), fallback_penalty=1.0)
+    assert table.options == [[]]

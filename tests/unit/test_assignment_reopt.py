@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uoom.assignment import Channel, Order, Placed, Weights, reoptimize, solve
+from uoom.assignment import Channel, CurrentAssignment, Delivery, Weights, reoptimize, solve
 from uoom.assignment.costs import eta_seconds, fallback_points, score
 from uoom.assignment.geo import haversine_km
 
@@ -34,7 +34,7 @@ def num(low: float, high: float, *common: float) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def placements(draw: st.DrawFn) -> tuple[list[Placed], list[Channel]]:
+def placements(draw: st.DrawFn) -> tuple[list[CurrentAssignment], list[Channel]]:
     """Orders already placed on random channels (or in fallback); loads count them, plus others."""
     channels = [
         Channel(
@@ -51,19 +51,19 @@ def placements(draw: st.DrawFn) -> tuple[list[Placed], list[Channel]]:
         )
         for j in range(draw(st.integers(1, 5)))
     ]
-    placed: list[Placed] = []
+    placed: list[CurrentAssignment] = []
     held: Counter[str] = Counter()
     for i in range(draw(st.integers(1, 15))):
-        order = Order(f"o{i}", CENTER, east(draw(num(0, 9, 0.0, 2.0))), 30.0, draw(st.none() | num(0, 2000, 0.0)))
+        order = Delivery(f"o{i}", CENTER, east(draw(num(0, 9, 0.0, 2.0))), 30.0, draw(st.none() | num(0, 2000, 0.0)))
         d = haversine_km(order.pickup, order.dropoff)
         room = [c for c in channels if held[c.id] < c.capacity and d <= c.radius_km]
         current = draw(st.none() | st.sampled_from(room)) if room else None
         if current is None:
-            placed.append(Placed(order, None))
+            placed.append(CurrentAssignment(order, None))
             continue
         held[current.id] += 1
         # An en-route courier is usually ahead of a fresh one, but not always.
-        placed.append(Placed(order, current.id, draw(st.none() | st.floats(0, 3600))))
+        placed.append(CurrentAssignment(order, current.id, draw(st.none() | st.floats(0, 3600))))
     loads = {c.id: min(held[c.id] + draw(st.integers(0, 2)), max(c.capacity, held[c.id])) for c in channels}
     return placed, [replace(c, load=loads[c.id]) for c in channels]
 
@@ -75,26 +75,28 @@ weights = (
 )
 
 
-def points(p: Placed, channel_id: str | None, channels: list[Channel], w: Weights, *, staying: bool) -> float:
+def points(
+    p: CurrentAssignment, channel_id: str | None, channels: list[Channel], w: Weights, *, staying: bool
+) -> float:
     """Reference score of an order on a channel (capacity weight 0, so the load does not matter)."""
     if channel_id is None:
-        return fallback_points(p.order.ready_at, w, PENALTY)
+        return fallback_points(p.delivery.ready_at, w, PENALTY)
     c = next(c for c in channels if c.id == channel_id)
-    d = haversine_km(p.order.pickup, p.order.dropoff)
-    fresh = score(d, p.order.ready_at, c, w)
+    d = haversine_km(p.delivery.pickup, p.delivery.dropoff)
+    fresh = score(d, p.delivery.ready_at, c, w)
     if staying and p.eta_seconds is not None:
-        return fresh + w.normalized().time * (p.eta_seconds - eta_seconds(d, p.order.ready_at, c)) / 60
+        return fresh + w.normalized().time * (p.eta_seconds - eta_seconds(d, p.delivery.ready_at, c)) / 60
     return fresh
 
 
 @settings(max_examples=150, deadline=None)
 @given(placements(), weights)
 def test_moves_keep_capacity_and_radius_and_save_more_than_the_threshold_each(
-    case: tuple[list[Placed], list[Channel]], w: Weights
+    case: tuple[list[CurrentAssignment], list[Channel]], w: Weights
 ) -> None:
     placed, channels = case
     moves = reoptimize(placed, channels, w, threshold=THRESHOLD, deadline_ms=DEADLINE_MS, fallback_penalty=PENALTY)
-    by_order = {p.order.order_id: p for p in placed}
+    by_order = {p.delivery.order_id: p for p in placed}
     assert len({m.order_id for m in moves}) == len(moves)
     before = Counter(p.channel_id for p in placed)
     after = before.copy()
@@ -103,7 +105,7 @@ def test_moves_keep_capacity_and_radius_and_save_more_than_the_threshold_each(
         p = by_order[m.order_id]
         assert m.from_channel_id == p.channel_id != m.to_channel_id
         target = next(c for c in channels if c.id == m.to_channel_id)  # a channel, never the fallback
-        assert haversine_km(p.order.pickup, p.order.dropoff) <= target.radius_km
+        assert haversine_km(p.delivery.pickup, p.delivery.dropoff) <= target.radius_km
         gain = points(p, p.channel_id, channels, w, staying=True) - points(
             p, m.to_channel_id, channels, w, staying=False
         )
@@ -119,42 +121,42 @@ def test_moves_keep_capacity_and_radius_and_save_more_than_the_threshold_each(
 
 @settings(max_examples=100, deadline=None)
 @given(placements(), weights)
-def test_an_optimal_placement_stays_put(case: tuple[list[Placed], list[Channel]], w: Weights) -> None:
+def test_an_optimal_placement_stays_put(case: tuple[list[CurrentAssignment], list[Channel]], w: Weights) -> None:
     placed, channels = case
     free = [replace(c, load=0) for c in channels]
-    result = solve([p.order for p in placed], free, w, DEADLINE_MS, PENALTY)
-    settled = [Placed(p.order, a.channel_id) for p, a in zip(placed, result.assignments, strict=True)]
+    result = solve([p.delivery for p in placed], free, w, DEADLINE_MS, PENALTY)
+    settled = [CurrentAssignment(p.delivery, a.channel_id) for p, a in zip(placed, result.assignments, strict=True)]
     used = Counter(a.channel_id for a in result.assignments)
     loaded = [replace(c, load=used[c.id]) for c in free]
     assert reoptimize(settled, loaded, w, threshold=0.0, deadline_ms=DEADLINE_MS, fallback_penalty=PENALTY) == []
 
 
 def test_an_order_moves_to_a_channel_much_cheaper_than_its_own() -> None:
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("dear", 5, 20.0, load=1), channel("cheap", 5, 2.0)]
-    (move,) = reoptimize([Placed(order, "dear")], channels, threshold=THRESHOLD)
+    (move,) = reoptimize([CurrentAssignment(order, "dear")], channels, threshold=THRESHOLD)
     assert (move.order_id, move.from_channel_id, move.to_channel_id) == ("o1", "dear", "cheap")
     assert move.gain == pytest.approx(0.5 * 18.0, abs=0.01)  # cost weight 0.5 of $18 saved
 
 
 def test_a_gain_below_the_threshold_is_not_worth_a_move() -> None:
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("dear", 5, 4.0, load=1), channel("cheap", 5, 2.0)]  # 0.5 * $2 = 1.0 point
-    assert reoptimize([Placed(order, "dear")], channels, threshold=1.0) == []
-    assert len(reoptimize([Placed(order, "dear")], channels, threshold=0.9)) == 1
+    assert reoptimize([CurrentAssignment(order, "dear")], channels, threshold=1.0) == []
+    assert len(reoptimize([CurrentAssignment(order, "dear")], channels, threshold=0.9)) == 1
 
 
 def test_a_fallen_back_order_gets_a_channel_once_one_has_room() -> None:
-    order = Order("o1", CENTER, east(2.0))
-    (move,) = reoptimize([Placed(order, None)], [channel("bikes", 5, 3.0)], threshold=THRESHOLD)
+    order = Delivery("o1", CENTER, east(2.0))
+    (move,) = reoptimize([CurrentAssignment(order, None)], [channel("bikes", 5, 3.0)], threshold=THRESHOLD)
     assert (move.from_channel_id, move.to_channel_id) == (None, "bikes")
-    assert reoptimize([Placed(order, None)], [channel("bikes", 5, 3.0, load=5)], threshold=THRESHOLD) == []
+    assert reoptimize([CurrentAssignment(order, None)], [channel("bikes", 5, 3.0, load=5)], threshold=THRESHOLD) == []
 
 
 def test_an_order_on_a_full_channel_is_never_dropped_to_the_fallback() -> None:
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     overloaded = channel("dear", 1, 30.0, load=3)  # dearer than the fallback, and over capacity
-    assert reoptimize([Placed(order, "dear")], [overloaded], threshold=0.0) == []
+    assert reoptimize([CurrentAssignment(order, "dear")], [overloaded], threshold=0.0) == []
 
 
 def test_a_solver_crash_means_no_moves(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,23 +164,23 @@ def test_a_solver_crash_means_no_moves(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RuntimeError("solver crashed")
 
     monkeypatch.setattr("uoom.assignment.reopt.cpsat_choice", crash)
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("dear", 5, 20.0, load=1), channel("cheap", 5, 2.0)]
-    assert reoptimize([Placed(order, "dear")], channels) == []
+    assert reoptimize([CurrentAssignment(order, "dear")], channels) == []
 
 
 def test_a_solver_answer_no_better_than_staying_moves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("cheap", 5, 2.0, load=1), channel("dear", 5, 20.0)]
-    monkeypatch.setattr("uoom.assignment.reopt.cpsat_choice", lambda problem, budget: ("FEASIBLE", [1]))
-    assert reoptimize([Placed(order, "cheap")], channels, threshold=0.0) == []
+    monkeypatch.setattr("uoom.assignment.reopt.cpsat_choice", lambda table, budget: ("FEASIBLE", [1]))
+    assert reoptimize([CurrentAssignment(order, "cheap")], channels, threshold=0.0) == []
 
 
 def test_the_capacity_weight_moves_an_order_off_a_nearly_full_channel() -> None:
-    order = Order("o1", CENTER, east(2.0))
+    order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("busy", 10, 3.0, load=9), channel("idle", 10, 3.0)]
     only_capacity = Weights(cost=0, time=0, quality=0, capacity=1)
-    (move,) = reoptimize([Placed(order, "busy")], channels, only_capacity, threshold=THRESHOLD)
+    (move,) = reoptimize([CurrentAssignment(order, "busy")], channels, only_capacity, threshold=THRESHOLD)
     assert (move.from_channel_id, move.to_channel_id) == ("busy", "idle")
     assert move.gain == pytest.approx(100 * 9 / 10 - 100 * 1 / 10)  # its slot counted once, not twice
-    assert reoptimize([Placed(order, "busy")], channels, Weights(), threshold=THRESHOLD) == []
+    assert reoptimize([CurrentAssignment(order, "busy")], channels, Weights(), threshold=THRESHOLD) == []

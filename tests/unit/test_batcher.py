@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from daemons.optimizer.batcher import MicroBatcher
-from uoom.assignment import Channel, Order, Result, Weights
+from uoom.assignment import Channel, Delivery, Result, Weights
+from uoom.live_channels import LiveView
 
 CHANNELS = [
     Channel("near", "Near", "own_fleet", 3, 3.0, 0.6, 15, 6, 4, 0.95),
@@ -13,15 +14,15 @@ CHANNELS = [
 ]
 
 
-def order(i: int) -> Order:
-    return Order(f"o{i}", (40.75, -73.98), (40.75 + 0.001 * i, -73.98), 20.0)
+def order(i: int) -> Delivery:
+    return Delivery(f"o{i}", (40.75, -73.98), (40.75 + 0.001 * i, -73.98), 20.0)
 
 
 async def test_concurrent_requests_are_solved_in_one_model_and_split_back() -> None:
     solves: list[tuple[int, int]] = []
 
-    async def inputs() -> tuple[list[Channel], Weights]:
-        return CHANNELS, Weights()
+    async def inputs() -> LiveView:
+        return LiveView(tuple(CHANNELS), Weights(), (), redis_ok=True)
 
     def record(result: Result, requests: int) -> None:
         solves.append((len(result.assignments), requests))
@@ -39,7 +40,7 @@ async def test_concurrent_requests_are_solved_in_one_model_and_split_back() -> N
 
 
 async def test_a_failing_solve_fails_every_waiting_request_instead_of_hanging() -> None:
-    async def broken() -> tuple[list[Channel], Weights]:
+    async def broken() -> LiveView:
         raise RuntimeError("registry unavailable")
 
     batcher = MicroBatcher(broken, window_ms=1, fallback_penalty=25.0, on_result=lambda r, n: None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from daemons.api.read_model import CachedReadModel
 from daemons.api.statuscache import SnapshotCache
 from uoom.config import Settings
+from uoom.domain.orders import Address, Order, OrderStatus
 from uoom.stores import readmodel
 
 
@@ -52,6 +55,13 @@ def test_entries_expire_after_the_ttl_and_the_size_is_bounded() -> None:
     assert cache.get("c") is not None
     time.sleep(0.08)
     assert cache.get("c") is None
+
+
+def new_order(order_id: str) -> Order:
+    at = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    address = Address("s", "c", "p", 0.0, 0.0)
+    return Order(uuid.UUID(order_id), uuid.uuid4(), uuid.uuid4(), OrderStatus.PENDING, (), address, None,
+                 Decimal("0.00"), None, None, None, None, None, at, at, 1)  # fmt: skip
 
 
 class StandInDax:
@@ -143,7 +153,7 @@ async def test_a_new_order_is_cached_at_once_written_behind_and_drained_at_shutd
         Settings(_env_file=None), pool=None, dynamodb=dynamodb, dax=None, registry=CollectorRegistry()
     )
     order_id = str(uuid.uuid4())
-    reads.write_behind(snapshot(order_id, 1))
+    reads.write_behind(new_order(order_id))
     assert reads.cache.get(order_id) is not None and dynamodb.written == []  # answered before the write
     assert reads.pending_writes() == 1
     await reads.close()

@@ -11,11 +11,12 @@ import orjson
 import pytest
 from aiokafka import errors as kafka
 
-from daemons.relay.policy import EncodeError, Failure, OutboxEvent, by_aggregate, classify, decide, retry_delay
+from daemons.relay.policy import EncodeError, Failure, by_aggregate, classify, decide, retry_delay
 from daemons.relay.projector import latest_snapshots
 from daemons.relay.publisher import to_message
 from daemons.relay.wakeup import Doorbell
 from uoom.config import Settings
+from uoom.stores.outbox import OutboxEvent
 
 
 def event(aggregate: uuid.UUID | None = None, position: int = 1, attempts: int = 0, **data: Any) -> OutboxEvent:

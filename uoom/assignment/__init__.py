@@ -1,6 +1,7 @@
 """Channel assignment: the pure model and its solvers, no service (`solve` is the entry point).
 
 Importing this package imports OR-Tools (~0.4 s): a CLI command should import it inside itself.
+Code that needs only `Channel` or `Weights` imports them from `uoom.domain.channels`, which does not.
 """
 
 from uoom.assignment.engine import (
@@ -11,19 +12,10 @@ from uoom.assignment.engine import (
     solve,
 )
 from uoom.assignment.exact import exact
-from uoom.assignment.model import (
-    CRITERIA,
-    Assignment,
-    Channel,
-    Order,
-    Placed,
-    Reassignment,
-    Result,
-    Status,
-    Weights,
-)
+from uoom.assignment.model import Assignment, CurrentAssignment, Delivery, Reassignment, Result, Status
 from uoom.assignment.reopt import reoptimize
 from uoom.assignment.static import static_priority
+from uoom.domain.channels import CRITERIA, Channel, Weights
 
 __all__ = [
     "CRITERIA",
@@ -32,8 +24,8 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "Assignment",
     "Channel",
-    "Order",
-    "Placed",
+    "CurrentAssignment",
+    "Delivery",
     "Reassignment",
     "Result",
     "Status",

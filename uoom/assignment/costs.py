@@ -1,4 +1,4 @@
-"""Per (order, channel) cost, ETA and score, and the integer problem every solver works on.
+"""Per (delivery, channel) cost, ETA and score, and the integer cost table every solver works on.
 
 The score of a pair is in "points", comparable with the fallback penalty:
 
@@ -18,24 +18,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from time import perf_counter
 from typing import NamedTuple
 
 from uoom.assignment.geo import haversine_km
-from uoom.assignment.model import Assignment, Channel, Order, Weights
+from uoom.assignment.model import Assignment, Delivery, Result, Status
+from uoom.domain.channels import Channel, Weights
 
 SCALE = 1000
-FALLBACK = -1  # the choice of "no channel"
+NO_CHANNEL = -1  # the choice of the explicit fallback: no channel
 
 
 @dataclass(slots=True)
-class Problem:
-    """Integers only. `options[i]`: (channel index, cost) of the pairs worth considering for order
-    i; `fallback[i]`: cost of the fallback, None when order i must get a channel; `free[j]`: slots
-    left on channel j."""
+class CostTable:
+    """What the solvers see, integers only. `options[i]`: (channel index, cost) of the pairs worth
+    considering for delivery i; `fallback[i]`: cost of the fallback, None when delivery i must get a
+    channel; `free[j]`: slots left on channel j. `distances[i]`: km from pickup to dropoff of
+    delivery i, for the answer (no solver reads them)."""
 
     options: list[list[tuple[int, int]]]
     fallback: list[int | None]
     free: list[int]
+    distances: list[float]
 
 
 def dollars(distance_km: float, channel: Channel) -> float:
@@ -100,11 +104,11 @@ def channel_terms(channels: Sequence[Channel], weights: Weights) -> list[Terms]:
     return out
 
 
-def build_problem(
-    orders: Sequence[Order], channels: Sequence[Channel], weights: Weights, fallback_penalty: float
-) -> tuple[Problem, list[float]]:
-    """The problem and each order's pickup -> dropoff distance. Pairs outside the channel's radius,
-    on a full channel, or not cheaper than the fallback are left out (never strictly better)."""
+def build_cost_table(
+    deliveries: Sequence[Delivery], channels: Sequence[Channel], weights: Weights, fallback_penalty: float
+) -> CostTable:
+    """Pairs outside the channel's radius, on a full channel, or not cheaper than the fallback are
+    left out (never strictly better)."""
     if fallback_penalty < 0:
         raise ValueError("fallback_penalty must be >= 0")
     terms = [t for t in channel_terms(channels, weights) if channels[t.channel].free > 0]
@@ -112,9 +116,9 @@ def build_problem(
     options: list[list[tuple[int, int]]] = []
     fallback: list[int | None] = []
     distances: list[float] = []
-    for order in orders:
-        d = haversine_km(order.pickup, order.dropoff)
-        ready = max(order.ready_at or 0.0, 0.0)
+    for delivery in deliveries:
+        d = haversine_km(delivery.pickup, delivery.dropoff)
+        ready = max(delivery.ready_at or 0.0, 0.0)
         penalty = int((fallback_penalty + wait_per_s * ready) * SCALE + 0.5)
         row = []
         # Unpacked flat loop: this is the hot part of building a model.
@@ -127,24 +131,24 @@ def build_problem(
         options.append(row)
         fallback.append(penalty)
         distances.append(d)
-    return Problem(options, fallback, [c.free for c in channels]), distances
+    return CostTable(options, fallback, [c.free for c in channels], distances)
 
 
-def objective(problem: Problem, choice: Sequence[int]) -> int:
+def objective(table: CostTable, choice: Sequence[int]) -> int:
     total = 0
     for i, j in enumerate(choice):
-        if j == FALLBACK:
-            fallback = problem.fallback[i]
+        if j == NO_CHANNEL:
+            fallback = table.fallback[i]
             if fallback is None:
-                raise ValueError(f"order {i} may not fall back")
+                raise ValueError(f"delivery {i} may not fall back")
             total += fallback
         else:
-            total += next(c for k, c in problem.options[i] if k == j)
+            total += next(c for k, c in table.options[i] if k == j)
     return total
 
 
 def to_assignments(
-    orders: Sequence[Order],
+    deliveries: Sequence[Delivery],
     channels: Sequence[Channel],
     distances: Sequence[float],
     choice: Sequence[int],
@@ -152,11 +156,25 @@ def to_assignments(
 ) -> tuple[Assignment, ...]:
     penalty = Decimal(f"{fallback_penalty:.2f}")
     out = []
-    for order, d, j in zip(orders, distances, choice, strict=True):
-        if j == FALLBACK:
-            out.append(Assignment(order.order_id, None, penalty, None))
+    for delivery, d, j in zip(deliveries, distances, choice, strict=True):
+        if j == NO_CHANNEL:
+            out.append(Assignment(delivery.order_id, None, penalty, None))
         else:
             c = channels[j]
             cost = Decimal(f"{dollars(d, c):.2f}")
-            out.append(Assignment(order.order_id, c.id, cost, round(eta_seconds(d, order.ready_at, c))))
+            out.append(Assignment(delivery.order_id, c.id, cost, round(eta_seconds(d, delivery.ready_at, c))))
     return tuple(out)
+
+
+def to_result(
+    table: CostTable,
+    choice: Sequence[int],
+    status: Status,
+    started: float,
+    deliveries: Sequence[Delivery],
+    channels: Sequence[Channel],
+    fallback_penalty: float,
+) -> Result:
+    """The answer of a solver that chose `choice` on `table`; `started` is its perf_counter() start."""
+    assignments = to_assignments(deliveries, channels, table.distances, choice, fallback_penalty)
+    return Result(assignments, status, (perf_counter() - started) * 1000, objective(table, choice))

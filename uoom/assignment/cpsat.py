@@ -1,4 +1,4 @@
-"""CP-SAT on the contested core of a problem.
+"""CP-SAT on the contested core of a cost table.
 
 Tuned for this workload (many small, easy models under a hard wall-clock budget on 2 cores):
 one worker, no presolve and no probing (presolve alone ate ~70 ms of a 200x12 solve; a second
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ortools.sat.python import cp_model, cp_model_helper
 
-from uoom.assignment.costs import Problem
+from uoom.assignment.costs import CostTable
 from uoom.assignment.reduce import NO_OUTSIDE, Core, contested_core
 
 PARAMETERS: dict[str, object] = {
@@ -25,14 +25,14 @@ SOLVED = {cp_model.OPTIMAL: "OPTIMAL", cp_model.FEASIBLE: "FEASIBLE"}
 
 
 def cpsat_choice(
-    problem: Problem, time_limit_s: float, *, reduce: bool = True, parameters: dict[str, object] | None = None
+    table: CostTable, time_limit_s: float, *, reduce: bool = True, parameters: dict[str, object] | None = None
 ) -> tuple[str, list[int] | None]:
-    """(status name, a choice per order or None). "OPTIMAL" without a solver call when the
-    reduction leaves nothing contested; "INFEASIBLE" when some order has no option at all."""
-    core = contested_core(problem, reduce=reduce)
+    """(status name, a choice per delivery or None). "OPTIMAL" without a solver call when the
+    reduction leaves nothing contested; "INFEASIBLE" when some delivery has no option at all."""
+    core = contested_core(table, reduce=reduce)
     if core is None:
         return "INFEASIBLE", None
-    if not core.orders:
+    if not core.deliveries:
         return "OPTIMAL", core.choice
     if time_limit_s <= 0:
         return "UNKNOWN", None
@@ -46,14 +46,14 @@ def cpsat_choice(
         return solver.status_name(status), None
     values = solver.response_proto.solution
     choice = core.choice
-    for value, (order, channel) in zip(values, chosen, strict=True):
+    for value, (delivery, channel) in zip(values, chosen, strict=True):
         if value:
-            choice[order] = channel
+            choice[delivery] = channel
     return SOLVED[status], choice
 
 
 def build_model(core: Core) -> tuple[cp_model.CpModel, list[tuple[int, int]]]:
-    """The model, and (order, channel) of each Boolean, in variable order.
+    """The model, and (delivery, channel) of each Boolean, in variable order.
 
     Written straight into the model's proto (public in OR-Tools 9.15): 2-3x cheaper than one
     `new_bool_var` per pair plus a `weighted_sum` objective, which cost ~10 ms for 200x12 here.
@@ -64,12 +64,12 @@ def build_model(core: Core) -> tuple[cp_model.CpModel, list[tuple[int, int]]]:
     coefficients: list[int] = []
     chosen: list[tuple[int, int]] = []
     by_channel: dict[int, list[int]] = {j: [] for j in core.capacity}
-    for order, pairs, outside in zip(core.orders, core.pairs, core.outside, strict=True):
+    for delivery, pairs, outside in zip(core.deliveries, core.pairs, core.outside, strict=True):
         first = len(chosen)
         for channel, cost in pairs:
             by_channel[channel].append(len(chosen))
             coefficients.append(cost)
-            chosen.append((order, channel))
+            chosen.append((delivery, channel))
         if outside == NO_OUTSIDE:
             constraints.add().exactly_one.literals.extend(range(first, len(chosen)))
         elif len(chosen) - first > 1:

@@ -1,4 +1,4 @@
-"""Exact reduction of a problem to its contested core, before any solver runs.
+"""Exact reduction of a cost table to its contested core, before any solver runs.
 
 A channel is *slack* when the orders that could still end up on it are no more than its free slots:
 it can never fill up, so every order may take its best slack channel (or the fallback) without
@@ -15,28 +15,29 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from uoom.assignment.costs import FALLBACK, Problem
+from uoom.assignment.costs import NO_CHANNEL, CostTable
 
-NO_OUTSIDE = -2  # the order must take one of its core pairs (no fallback, no slack channel)
+NO_OUTSIDE = -2  # the delivery must take one of its core pairs (no fallback, no slack channel)
 
 
 @dataclass(slots=True)
 class Core:
-    """`orders[k]` is contested with `pairs[k]`: (channel, cost - outside cost), and `outside[k]`
-    its choice when no pair is taken (costs are absolute when it is NO_OUTSIDE). `choice` holds the
-    outside option of every order; `capacity` the free slots of each binding channel."""
+    """Delivery `deliveries[k]` is contested with `pairs[k]`: (channel, cost - outside cost), and
+    `outside[k]` its choice when no pair is taken (costs are absolute when it is NO_OUTSIDE).
+    `choice` holds the outside option of every delivery; `capacity` the free slots of each binding
+    channel."""
 
-    orders: list[int]
+    deliveries: list[int]
     pairs: list[list[tuple[int, int]]]
     outside: list[int]
     choice: list[int]
     capacity: dict[int, int]
 
 
-def contested_core(problem: Problem, *, reduce: bool = True) -> Core | None:
-    """The core, or None if some order has no option at all. `reduce=False` keeps every pair and
+def contested_core(table: CostTable, *, reduce: bool = True) -> Core | None:
+    """The core, or None if some delivery has no option at all. `reduce=False` keeps every pair and
     a capacity constraint on every channel (the plain model, for comparison)."""
-    options, fallback, free = problem.options, problem.fallback, problem.free
+    options, fallback, free = table.options, table.fallback, table.free
     m = len(free)
     if reduce:
         counts = [0] * m
@@ -46,13 +47,13 @@ def contested_core(problem: Problem, *, reduce: bool = True) -> Core | None:
         binding = {j for j in range(m) if counts[j] > free[j]}
     else:
         binding = set(range(m))
-    outside = [FALLBACK if f is not None else NO_OUTSIDE for f in fallback]
+    outside = [NO_CHANNEL if f is not None else NO_OUTSIDE for f in fallback]
     outside_cost = list(fallback)
     while True:
         relevant = []
         counts = [0] * m
         for i, row in enumerate(options):
-            # Only a strictly cheaper slack channel replaces the outside option: on a tie the order
+            # Only a strictly cheaper slack channel replaces the outside option: on a tie the delivery
             # keeps the one it had, so a channel that just turned slack gains no uncounted order.
             best_j, best_c = outside[i], outside_cost[i]
             for j, c in row:
@@ -73,12 +74,12 @@ def contested_core(problem: Problem, *, reduce: bool = True) -> Core | None:
         binding = narrowed
     slack_use = Counter(j for j in outside if j >= 0)
     if any(slack_use[j] > free[j] for j in slack_use):  # the invariant above; never trade it for speed
-        return contested_core(problem, reduce=False)
+        return contested_core(table, reduce=False)
     core = Core([], [], [], outside, {j: free[j] for j in binding})
     for i, rel in enumerate(relevant):
         if rel:
             base = outside_cost[i] or 0
-            core.orders.append(i)
+            core.deliveries.append(i)
             core.pairs.append([(j, c - base) for j, c in rel])
             core.outside.append(outside[i])
     return core

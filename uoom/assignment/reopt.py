@@ -1,12 +1,13 @@
-"""Rolling re-optimization: re-solve orders placed but not picked up, keep only real gains.
+"""Rolling re-optimization: re-solve the deliveries not picked up yet, keep only real gains.
 
 Every move (to another channel, or out of the fallback onto a channel) pays a switching cost of
 `threshold` points (+ 1 milli-point, so a move must beat it strictly) inside the objective, so the
 optimum moves an order only when the moves together save more than `threshold` each. Staying is
-always feasible: the placed orders' slots are lifted off their channels' load first, and a channel
-keeps at least the slots its own orders hold. An order on a channel never moves to the fallback.
-Time is measured from now: the current channel's ETA is what remains of it (`Placed.eta_seconds`),
-an alternative's ETA starts now. On any solver trouble the answer is "no moves".
+always feasible: the current deliveries' slots are lifted off their channels' load first, and a
+channel keeps at least the slots its own orders hold. An order on a channel never moves to the
+fallback. Time is measured from now: the current channel's ETA is what remains of it
+(`CurrentAssignment.eta_seconds`), an alternative's ETA starts now. On any solver trouble the
+answer is "no moves".
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from decimal import Decimal
 from time import perf_counter
 
 from uoom.assignment.costs import (
-    FALLBACK,
+    NO_CHANNEL,
     SCALE,
-    Problem,
+    CostTable,
     channel_terms,
     dollars,
     fallback_points,
@@ -31,13 +32,14 @@ from uoom.assignment.costs import (
 from uoom.assignment.cpsat import cpsat_choice
 from uoom.assignment.engine import DEFAULT_DEADLINE_MS, DEFAULT_FALLBACK_PENALTY, DEFAULT_WEIGHTS, MARGIN_S
 from uoom.assignment.geo import haversine_km
-from uoom.assignment.model import Channel, Placed, Reassignment, Weights
+from uoom.assignment.model import CurrentAssignment, Reassignment
+from uoom.domain.channels import Channel, Weights
 
 log = logging.getLogger(__name__)
 
 
 def reoptimize(
-    placed: Sequence[Placed],
+    current: Sequence[CurrentAssignment],
     channels: Sequence[Channel],
     weights: Weights = DEFAULT_WEIGHTS,
     *,
@@ -45,12 +47,12 @@ def reoptimize(
     deadline_ms: float = DEFAULT_DEADLINE_MS,
     fallback_penalty: float = DEFAULT_FALLBACK_PENALTY,
 ) -> list[Reassignment]:
-    """The moves worth making. `channels[*].load` counts the placed orders on them; an order
-    whose channel is unknown (e.g. disabled) is treated as being in the fallback."""
+    """The moves worth making. `channels[*].load` counts the deliveries of `current` on them; a
+    delivery whose channel is unknown (e.g. disabled) is treated as being in the fallback."""
     start = perf_counter()
     index = {c.id: j for j, c in enumerate(channels)}
-    current = [index.get(p.channel_id, FALLBACK) if p.channel_id else FALLBACK for p in placed]
-    held = Counter(j for j in current if j != FALLBACK)
+    now_on = [index.get(a.channel_id, NO_CHANNEL) if a.channel_id else NO_CHANNEL for a in current]
+    held = Counter(j for j in now_on if j != NO_CHANNEL)
     lifted = [replace(c, load=max(c.load - held[j], 0)) for j, c in enumerate(channels)]
     free = [max(c.free, held[j]) for j, c in enumerate(lifted)]
     terms = channel_terms(lifted, weights)
@@ -59,50 +61,50 @@ def reoptimize(
     options: list[list[tuple[int, int]]] = []
     fallback: list[int | None] = []
     distances: list[float] = []
-    for p, cur in zip(placed, current, strict=True):
-        d = haversine_km(p.order.pickup, p.order.dropoff)
+    for a, cur in zip(current, now_on, strict=True):
+        d = haversine_km(a.delivery.pickup, a.delivery.dropoff)
         row = [
-            (t.channel, t.cost(d, t.eta(d, p.order.ready_at)) + switch)
+            (t.channel, t.cost(d, t.eta(d, a.delivery.ready_at)) + switch)
             for t in open_terms
             if t.channel != cur and d <= t.radius_km
         ]
-        if cur == FALLBACK:
-            penalty = scaled(fallback_points(p.order.ready_at, weights, fallback_penalty))
+        if cur == NO_CHANNEL:
+            penalty = scaled(fallback_points(a.delivery.ready_at, weights, fallback_penalty))
             row = [(j, c) for j, c in row if c < penalty]
             fallback.append(penalty)
         else:
             t = terms[cur]
-            eta = p.eta_seconds if p.eta_seconds is not None else t.eta(d, p.order.ready_at)
+            eta = a.eta_seconds if a.eta_seconds is not None else t.eta(d, a.delivery.ready_at)
             row.append((cur, t.cost(d, eta)))
             fallback.append(None)
         options.append(row)
         distances.append(d)
-    problem = Problem(options, fallback, free)
+    table = CostTable(options, fallback, free, distances)
     try:
         budget = deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S
-        name, choice = cpsat_choice(problem, budget)
+        name, choice = cpsat_choice(table, budget)
     except Exception:  # re-optimization is an improvement, never a reason to fail
-        log.exception("re-optimization failed on %d orders", len(placed))
+        log.exception("re-optimization failed on %d deliveries", len(current))
         return []
-    if choice is None or objective(problem, choice) >= objective(problem, current):
+    if choice is None or objective(table, choice) >= objective(table, now_on):
         return []
     moves = []
-    for i, (p, old, new) in enumerate(zip(placed, current, choice, strict=True)):
+    for i, (a, old, new) in enumerate(zip(current, now_on, choice, strict=True)):
         if new == old:
             continue
         costs = dict(options[i])
-        before = costs[old] if old != FALLBACK else fallback[i] or 0  # a fallen-back order has a fallback
+        before = costs[old] if old != NO_CHANNEL else fallback[i] or 0  # a fallen-back order has a fallback
         after = costs[new] - switch
         t, d = terms[new], distances[i]
         moves.append(
             Reassignment(
-                p.order.order_id,
-                p.channel_id,
+                a.delivery.order_id,
+                a.channel_id,
                 channels[new].id,
                 Decimal(f"{dollars(d, channels[new]):.2f}"),
-                round(t.eta(d, p.order.ready_at)),
+                round(t.eta(d, a.delivery.ready_at)),
                 (before - after) / SCALE,
             )
         )
-    log.debug("re-optimization: %s, %d of %d orders move", name, len(moves), len(placed))
+    log.debug("re-optimization: %s, %d of %d deliveries move", name, len(moves), len(current))
     return moves

@@ -1,10 +1,17 @@
-"""Order states, the legal transitions between them, and the order snapshot carried by events."""
+"""The order: its states and legal transitions, its money (Decimal, cents), and the `Order` type
+the use cases work on. Pure: no I/O, no JSON; the wire shape is made at the edge
+(uoom/stores/snapshots.py)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
+from uuid import UUID
+
+from uoom.domain.errors import IllegalTransition, VersionConflict
 
 
 class OrderStatus(StrEnum):
@@ -35,23 +42,114 @@ OPEN_STATES = frozenset({S.PENDING, S.CONFIRMED, S.PREPARING, S.READY_FOR_PICKUP
 FINISHED_STATES = frozenset({S.DELIVERED, S.CANCELLED, S.FAILED})
 
 
-class IllegalTransition(Exception):
-    def __init__(self, current: OrderStatus, wanted: OrderStatus) -> None:
-        self.current, self.wanted = current, wanted
-        self.allowed = sorted(TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none (final state)"
-        super().__init__(f"cannot go from {current} to {wanted}; allowed next: {allowed}")
-
-
 def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
     if wanted not in TRANSITIONS[current]:
-        raise IllegalTransition(current, wanted)
+        raise IllegalTransition(current, wanted, sorted(TRANSITIONS[current]))
 
 
 CENT = Decimal("0.01")
 
 
-def order_total(items: list[dict[str, Any]]) -> Decimal:
+def cents(amount: Decimal | float) -> Decimal:
+    """An amount from outside (a solver's float) in cents, converted once; half-even like round()."""
+    return Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    item_id: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+def order_total(items: Iterable[LineItem]) -> Decimal:
     """Sum of quantity x unit price, in Decimal, rounded half-up to the cent."""
-    total = sum((Decimal(str(i["unitPrice"])) * int(i["quantity"]) for i in items), Decimal(0))
+    total = sum((i.unit_price * i.quantity for i in items), Decimal(0))
     return total.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    street: str
+    city: str
+    postal_code: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Restaurant:
+    id: UUID
+    latitude: float
+    longitude: float
+    prep_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """What a customer asks for: the command behind a new order."""
+
+    customer_id: UUID
+    restaurant_id: UUID
+    items: tuple[LineItem, ...]
+    delivery_address: Address
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAssignment:
+    """Who delivers an order and at what cost; `eta_seconds` counts from the order's creation."""
+
+    channel_id: str | None
+    cost: Decimal | None
+    eta_seconds: int | None
+    source: str  # optimizer | ranking | greedy | default | none | reoptimized
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order about to be stored: the request, its id and the channel chosen for it."""
+
+    id: UUID
+    request: PlaceOrder
+    channel: ChannelAssignment
+    estimated_delivery_time: datetime | None
+
+    @property
+    def total(self) -> Decimal:
+        return order_total(self.request.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as stored. The store sets `version` (1, then +1 per change) and the timestamps."""
+
+    id: UUID
+    customer_id: UUID
+    restaurant_id: UUID
+    status: OrderStatus
+    items: tuple[LineItem, ...]
+    delivery_address: Address
+    notes: str | None
+    total: Decimal
+    channel_id: str | None
+    delivery_cost: Decimal | None
+    eta_seconds: int | None
+    estimated_delivery_time: datetime | None
+    assignment_source: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    def require_version(self, expected: int) -> None:
+        """The optimistic-locking guard: a change is based on the version the caller saw."""
+        if self.version != expected:
+            raise VersionConflict(self.id, expected, self.version)
+
+    def check_next(self, wanted: OrderStatus) -> None:
+        check_transition(self.status, wanted)
+
+    def movable_from(self, channel_id: str | None) -> bool:
+        """Still open (not picked up) and still on `channel_id`: a move planned on it holds."""
+        return self.status in OPEN_STATES and self.channel_id == channel_id

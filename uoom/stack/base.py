@@ -72,6 +72,10 @@ class LocalService(ABC):
     def prepare(self) -> None:
         """One-time set-up before the first start (init data dir, fetch jars)."""
 
+    def start_step(self) -> str:
+        """What starting it does now, for the progress line (a long first-time set-up says so)."""
+        return "starting"
+
     @abstractmethod
     def command(self) -> list[str]: ...
 

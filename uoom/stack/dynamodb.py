@@ -2,7 +2,8 @@
 
 DynamoDB Local (the vendor's jar) is not under an open-source licence, so it is not used here;
 moto's server mode speaks the same HTTP/JSON protocol (tables, GSIs, TTL settings, conditional
-writes, BatchGetItem) and installs from PyPI with the project. It keeps data in memory: the read
+writes, BatchGetItem) and installs from PyPI with the project's `stack` extra
+(`pip install 'uoom[stack]'`): the daemons never need it. It keeps data in memory: the read
 model is rebuilt by `uoom migrate up` (table) and the relay's projector (items) after a restart.
 """
 
@@ -40,7 +41,8 @@ class DynamoDB(LocalService):
     def check_prerequisites(self) -> None:
         if not self._server().exists():
             raise PrerequisiteMissing(
-                "moto_server not found: install the project: .venv/bin/pip install -e . (or run scripts/setup)"
+                "moto_server not found: install the local stack's extra: .venv/bin/pip install -e '.[stack]' "
+                "(or run scripts/setup)"
             )
 
     def command(self) -> list[str]:

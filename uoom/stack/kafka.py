@@ -61,6 +61,11 @@ class Kafka(LocalService):
         if not self._jars_present():
             require_program("mvn", MVN_FIX)
 
+    def start_step(self) -> str:
+        if self._jars_present():
+            return "starting (a cold JVM: up to a minute)"
+        return f"fetching the Kafka {self.kafka_version} jars with Maven (first start only: a few minutes)"
+
     def _jars_present(self) -> bool:
         return (self.libs / f"kafka_2.13-{self.kafka_version}.jar").exists()
 

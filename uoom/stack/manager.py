@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +17,8 @@ from uoom.stack.dynamodb import DynamoDB
 from uoom.stack.kafka import Kafka
 from uoom.stack.postgres import Postgres
 from uoom.stack.redis import Redis
+
+Progress = Callable[[str, str], None]  # (service, what it is doing now)
 
 
 class StackStatus(list[ServiceStatus]):
@@ -51,13 +54,14 @@ class Stack:
     async def status(self, names: list[str] | None = None) -> StackStatus:
         return StackStatus(await asyncio.gather(*(_status(s) for s in self.select(names))))
 
-    async def up(self, names: list[str] | None = None) -> StackStatus:
-        """Start what is not answering, in parallel; a no-op for what already answers."""
+    async def up(self, names: list[str] | None = None, progress: Progress | None = None) -> StackStatus:
+        """Start what is not answering, in parallel; a no-op for what already answers.
+        `progress(service, step)` hears each step (e.g. a first Kafka start fetches its jars)."""
         chosen = self.select(names)
         for service in chosen:
             if service.is_local and not await _answers(service):
                 service.check_prerequisites()
-        await asyncio.gather(*(_ensure_up(s) for s in chosen))
+        await asyncio.gather(*(_ensure_up(s, progress or _quiet) for s in chosen))
         return await self.status(names)
 
     def down(self, names: list[str] | None = None) -> list[str]:
@@ -87,13 +91,20 @@ async def _status(service: LocalService) -> ServiceStatus:
         return ServiceStatus(service.name, service.url, False, pid, pid is not None, None, _one_line(exc))
 
 
-async def _ensure_up(service: LocalService) -> None:
+def _quiet(service: str, step: str) -> None:
+    pass
+
+
+async def _ensure_up(service: LocalService, progress: Progress) -> None:
     if not await _answers(service):
         if not service.is_local:
             raise ServiceUnavailable(f"{service.name} at {service.url} does not answer (remote: not started here)")
         if service.pid() is None:
+            progress(service.name, service.start_step())
             await asyncio.to_thread(service.start)
+        progress(service.name, "waiting for it to answer")
         await _wait_until_up(service)
+    progress(service.name, "up")
     await service.after_start()
 
 

@@ -69,6 +69,11 @@ class Postgres(LocalService):
         # The server refuses to run as root; the Debian package brings a 'postgres' user.
         return "postgres" if os.geteuid() == 0 else None
 
+    def start_step(self) -> str:
+        if (self.data_dir / "data" / "PG_VERSION").exists():
+            return "starting"
+        return "creating its data directory (initdb), then starting"
+
     def prepare(self) -> None:
         pgdata = self.data_dir / "data"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

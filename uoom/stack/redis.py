@@ -53,7 +53,9 @@ class Redis(LocalService):
         ]
 
     async def probe(self) -> str:
-        client = aioredis.from_url(self._raw, socket_connect_timeout=1, socket_timeout=2)
+        # Probed beside the others: their synchronous set-up (botocore's models) may hold the loop
+        # for a second on a busy machine, so the connect timeout leaves room for that.
+        client = aioredis.from_url(self._raw, socket_connect_timeout=3, socket_timeout=3)
         try:
             await client.ping()
             info = await client.info("server")

@@ -1,90 +1,89 @@
-"""The orders table: rows in and out, and the camelCase snapshot every event and read carries."""
+"""The orders table: `Order` values in and out. Every change bumps `version` and `updated_at` in
+the same statement (`_CHANGED`), which is what the API's If-Match, the read model's newer-only
+writes and the outbox's aggregate_version all rely on."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+
+from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus
+from uoom.stores.snapshots import address_from_json, address_json, items_from_json, items_json
 
 COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, total,
     estimated_delivery_time, created_at, updated_at, version, channel_id, delivery_cost,
     eta_seconds, assignment_source, notes"""
+_CHANGED = "version = version + 1, updated_at = now()"
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
-def _iso(value: datetime | None) -> str | None:
-    # always six fractional digits: updatedAt is the GSI's sort key, compared as a string
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z") if value else None
+def from_row(row: asyncpg.Record | dict[str, Any]) -> Order:
+    return Order(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        restaurant_id=row["restaurant_id"],
+        status=OrderStatus(row["status"]),
+        items=items_from_json(row["items"]),
+        delivery_address=address_from_json(row["delivery_location"]),
+        notes=row["notes"],
+        total=row["total"],
+        channel_id=row["channel_id"],
+        delivery_cost=row["delivery_cost"],
+        eta_seconds=row["eta_seconds"],
+        estimated_delivery_time=row["estimated_delivery_time"],
+        assignment_source=row["assignment_source"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
-def snapshot(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "customerId": str(row["customer_id"]),
-        "restaurantId": str(row["restaurant_id"]),
-        "status": str(row["status"]),
-        "items": row["items"],
-        "deliveryAddress": row["delivery_location"],
-        "notes": row["notes"],
-        "total": _money(row["total"]),
-        "channelId": row["channel_id"],
-        "deliveryCost": _money(row["delivery_cost"]),
-        "etaSeconds": row["eta_seconds"],
-        "estimatedDeliveryTime": _iso(row["estimated_delivery_time"]),
-        "assignmentSource": row["assignment_source"],
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-        "version": row["version"],
-    }
-
-
-async def insert(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def insert(conn: asyncpg.Connection, new: NewOrder) -> Order:
+    request, channel = new.request, new.channel
+    row = await conn.fetchrow(
         f"""INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location,
                 total, estimated_delivery_time, channel_id, delivery_cost, eta_seconds,
                 assignment_source, notes)
             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11, $12)
             RETURNING {COLUMNS}""",
-        values["id"], values["customer_id"], values["restaurant_id"], values["items"],
-        values["delivery_location"], values["total"], values["estimated_delivery_time"],
-        values["channel_id"], values["delivery_cost"], values["eta_seconds"],
-        values["assignment_source"], values["notes"],
+        new.id, request.customer_id, request.restaurant_id, items_json(request.items),
+        address_json(request.delivery_address), new.total, new.estimated_delivery_time,
+        channel.channel_id, channel.cost, channel.eta_seconds, channel.source, request.notes,
     )  # fmt: skip
+    return from_row(row)
 
 
-async def fetch(conn: asyncpg.Connection | asyncpg.Pool, order_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM orders WHERE id = $1", order_id)
+async def fetch(conn: Executor, order_id: uuid.UUID) -> Order | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM orders WHERE id = $1", order_id)
+    return None if row is None else from_row(row)
 
 
-async def fetch_many(conn: asyncpg.Connection | asyncpg.Pool, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {COLUMNS} FROM orders WHERE id = ANY($1::uuid[])", ids)
+async def fetch_many(conn: Executor, ids: list[uuid.UUID]) -> list[Order]:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM orders WHERE id = ANY($1::uuid[])", ids)
+    return [from_row(r) for r in rows]
 
 
-async def lock(conn: asyncpg.Connection, order_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
+async def lock(conn: asyncpg.Connection, order_id: uuid.UUID) -> Order | None:
+    """The order, locked until the transaction ends: concurrent changes of one order serialise."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
+    return None if row is None else from_row(row)
 
 
-async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: str) -> asyncpg.Record:
-    return await conn.fetchrow(
-        f"""UPDATE orders SET status = $2, version = version + 1, updated_at = now()
-            WHERE id = $1 RETURNING {COLUMNS}""",
-        order_id,
-        status,
+async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: OrderStatus) -> Order:
+    row = await conn.fetchrow(
+        f"UPDATE orders SET status = $2, {_CHANGED} WHERE id = $1 RETURNING {COLUMNS}", order_id, status.value
     )
+    return from_row(row)
 
 
-async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel_id: str,
-                      cost: Decimal, eta_seconds: int, source: str) -> asyncpg.Record:  # fmt: skip
-    return await conn.fetchrow(
+async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
+    row = await conn.fetchrow(
         f"""UPDATE orders SET channel_id = $2, delivery_cost = $3, eta_seconds = $4::integer,
                 assignment_source = $5, estimated_delivery_time = created_at + make_interval(secs => $4::integer),
-                version = version + 1, updated_at = now()
+                {_CHANGED}
             WHERE id = $1 RETURNING {COLUMNS}""",
-        order_id, channel_id, cost, eta_seconds, source,
+        order_id, channel.channel_id, channel.cost, channel.eta_seconds, channel.source,
     )  # fmt: skip
+    return from_row(row)

@@ -1,8 +1,7 @@
-"""The asyncpg pool every daemon opens once, with JSON codecs, and the outbox writer."""
+"""The asyncpg pool every daemon opens once, with JSON codecs (the outbox lives in outbox.py)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import asyncpg
@@ -32,27 +31,12 @@ async def create_pool(settings: Settings, **overrides: Any) -> asyncpg.Pool:
     return await asyncpg.create_pool(settings.database_url.get_secret_value(), **options)
 
 
-async def append_event(
-    conn: asyncpg.Connection,
-    event_type: str,
-    aggregate_id: uuid.UUID,
-    aggregate_version: int,
-    data: dict[str, Any],
-    aggregate_type: str = "order",
-) -> uuid.UUID:
-    """Write an outbox row; call inside the transaction that changes the aggregate."""
-    event_id = uuid.uuid4()
-    await conn.execute(
-        """INSERT INTO outbox_events (id, type, aggregate_id, aggregate_type, aggregate_version, data)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        event_id,
-        event_type,
-        aggregate_id,
-        aggregate_type,
-        aggregate_version,
-        data,
-    )
-    return event_id
+async def connect(settings: Settings, connect_timeout: float = 5.0) -> asyncpg.Connection:
+    """One connection set up like the pool's (JSON codecs), for short admin work such as the CLI."""
+    dsn = settings.database_url.get_secret_value()
+    conn = await asyncpg.connect(dsn, timeout=connect_timeout, command_timeout=10)
+    await _init_connection(conn)
+    return conn
 
 
 async def ensure_reachable(settings: Settings, connect_timeout: float = 3.0) -> None:

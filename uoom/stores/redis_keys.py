@@ -7,6 +7,7 @@ RANK_COMPOSITE = PREFIX + "rank:composite"  # ZSET channel id -> weighted score 
 WEIGHTS = PREFIX + "weights"  # HASH criterion -> weight
 CHANNEL_LOAD = PREFIX + "channel:load"  # HASH channel id -> orders in flight
 OBSERVED_QUALITY = PREFIX + "channel:observed-quality"  # HASH channel id -> on-time moving average
+ORDER_SLOT = PREFIX + "order:channel"  # HASH order id -> the channel whose slot (load) it holds
 
 
 def rank_key(criterion: str) -> str:

@@ -1,0 +1,72 @@
+"""The optimizer's numbers, through the daemon kit: solve time (build + solve, wall clock),
+batch sizes, statuses, the fallback share, and what the re-optimizer and the load tracker did."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from daemons.kit.metrics import DaemonMetrics, by_label, total
+from uoom.assignment import Result
+
+if TYPE_CHECKING:
+    from daemons.optimizer.load_tracker import LoadTracker
+    from daemons.optimizer.reoptimizer import Reoptimizer
+
+SOLVE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 250)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+class OptimizerMetrics:
+    def __init__(self) -> None:
+        m = self.kit = DaemonMetrics("optimizer")
+        self.registry = m.registry
+        solve = m.histogram("optimizer_solve_ms", "Build + solve wall clock, ms", SOLVE_BUCKETS)
+        self.solve = m.latency("solve", solve, unit_per_ms=1.0)
+        self.batch = m.histogram("optimizer_batch_orders", "Orders per solve", BATCH_BUCKETS)
+        self.batch_sizes = m.window()
+        self.status = m.counter("optimizer_solves", "Solves by status", ("status",))
+        self.assigned = m.counter("optimizer_orders", "Orders answered by a solve (a channel or the fallback)")
+        self.fallbacks = m.counter("optimizer_fallback_orders", "Orders left to the fallback")
+        m.gauge("optimizer_fallback_ratio", "Share of assigned orders left to the fallback",
+                reads=lambda: self.fallback_rate() or 0.0)  # fmt: skip
+        self._rounds: Reoptimizer | None = None
+        self._loads: LoadTracker | None = None
+
+    def record(self, result: Result, requests: int) -> None:
+        """One solve (of `requests` merged requests)."""
+        self.solve.observe_ms(result.solve_ms)
+        size = len(result.assignments)
+        self.batch.observe(size)
+        self.batch_sizes.add(size)
+        self.status.labels(result.status).inc()
+        self.assigned.inc(size)
+        self.fallbacks.inc(sum(1 for a in result.assignments if a.fallback))
+
+    def watch(self, reoptimizer: Reoptimizer, load_tracker: LoadTracker) -> None:
+        """Expose the re-optimizer's and the load tracker's own counts (once they exist)."""
+        self._rounds, self._loads = reoptimizer, load_tracker
+        self.kit.counter_reading("optimizer_reassignments", "Orders moved by rolling re-optimization",
+                                 lambda: reoptimizer.reassigned)  # fmt: skip
+        self.kit.counter_reading("optimizer_reoptimization_rounds", "Rolling re-optimization rounds",
+                                 lambda: reoptimizer.rounds)  # fmt: skip
+        self.kit.counter_reading("optimizer_load_events", "Order events applied to the channels' load",
+                                 lambda: load_tracker.applied)  # fmt: skip
+
+    def fallback_rate(self) -> float | None:
+        assigned = total(self.assigned)
+        return total(self.fallbacks) / assigned if assigned else None
+
+    def section(self) -> dict[str, Any]:
+        """The `optimizer` section of the metrics JSON (docs/metrics.md)."""
+        rounds, loads = self._rounds, self._loads
+        return {
+            "batchOrders": {"total": total(self.batch), **self.batch_sizes.summary()},
+            "statuses": by_label(self.status),
+            "assigned": total(self.assigned),
+            "fallbacks": total(self.fallbacks),
+            "fallbackRate": self.fallback_rate(),
+            "reassignments": rounds.reassigned if rounds else 0,
+            "reoptimizationRounds": rounds.rounds if rounds else 0,
+            "lastRoundMs": rounds.last_round_ms if rounds else None,
+            "loadEventsApplied": loads.applied if loads else 0,
+        }

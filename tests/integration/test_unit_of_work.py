@@ -1,0 +1,88 @@
+"""The PostgreSQL unit of work against a real database of its own: what commits stays (the order
+with its outbox event), what does not commit leaves no trace, and the stored idempotent answer
+reads back as the same order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from uoom import demo, migrate
+from uoom.domain import events
+from uoom.domain.orders import Address, ChannelAssignment, LineItem, NewOrder, OrderStatus, PlaceOrder
+from uoom.stores.postgres import create_pool
+from uoom.stores.snapshots import to_snapshot
+from uoom.stores.unit_of_work import IdempotencyKey, PostgresUnitOfWork
+
+RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
+
+
+@pytest.fixture
+async def pool(scratch_dsn: str, settings) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
+    await migrate.up(scratch_dsn)
+    pool = await create_pool(settings.model_copy(update={"database_url": SecretStr(scratch_dsn)}))
+    async with pool.acquire() as conn:
+        await demo.load(conn)
+    yield pool
+    await pool.close()
+
+
+def new_order() -> NewOrder:
+    request = PlaceOrder(uuid.uuid4(), RESTAURANT_ID, (LineItem("a", "A", 3, Decimal("0.10")),),
+                         Address("s", "c", "p", LAT + 0.01, LON), None)  # fmt: skip
+    channel = ChannelAssignment(demo.CHANNELS[0][0], Decimal("4.20"), 900, "greedy")
+    return NewOrder(uuid.uuid4(), request, channel, datetime.now(UTC))
+
+
+async def test_a_committed_order_is_stored_with_its_event_and_reads_back_the_same(pool: asyncpg.Pool) -> None:
+    async with PostgresUnitOfWork(pool) as uow:
+        restaurant = await uow.restaurant(RESTAURANT_ID)
+        order = await uow.add_order(new_order())
+        await uow.add_event(events.ORDER_CREATED, order)
+        await uow.commit()
+    assert restaurant is not None and restaurant.latitude == LAT
+    assert (order.version, order.status, order.total) == (1, OrderStatus.PENDING, Decimal("0.30"))
+    event = await pool.fetchrow("SELECT type, aggregate_version, data FROM outbox_events WHERE aggregate_id = $1",
+                                order.id)  # fmt: skip
+    assert (event["type"], event["aggregate_version"]) == (events.ORDER_CREATED, 1)
+    assert event["data"] == {"order": to_snapshot(order)}
+
+    async with PostgresUnitOfWork(pool) as uow:
+        locked = await uow.lock_order(order.id)
+        changed = await uow.set_status(order.id, OrderStatus.CONFIRMED)
+        await uow.commit()
+    assert locked == order
+    assert (changed.status, changed.version) == (OrderStatus.CONFIRMED, 2) and changed.updated_at >= order.updated_at
+
+
+async def test_leaving_without_commit_or_on_an_error_keeps_nothing(pool: asyncpg.Pool) -> None:
+    async with PostgresUnitOfWork(pool) as uow:
+        order = await uow.add_order(new_order())
+        await uow.add_event(events.ORDER_CREATED, order)
+    with pytest.raises(RuntimeError):
+        async with PostgresUnitOfWork(pool) as uow:
+            await uow.add_order(new_order())
+            raise RuntimeError("boom")
+    assert await pool.fetchval("SELECT count(*) FROM orders") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox_events") == 0
+
+
+async def test_an_idempotent_answer_is_stored_once_and_reads_back_as_the_same_order(pool: asyncpg.Pool) -> None:
+    api_key = await pool.fetchval(
+        "INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ($1, 'k', 'h', 'p') RETURNING id", uuid.uuid4()
+    )
+    key = IdempotencyKey(api_key, "key-1", "hash-1")
+    async with PostgresUnitOfWork(pool) as uow:
+        order = await uow.add_order(new_order())
+        assert await uow.remember(key, order)
+        await uow.commit()
+    async with PostgresUnitOfWork(pool) as uow:
+        assert not await uow.remember(key, order)  # a twin's answer is already there
+        remembered = await uow.remembered(key)
+    assert remembered is not None and (remembered.request_hash, remembered.order) == ("hash-1", order)

@@ -1,0 +1,133 @@
+"""In-memory stand-ins for what the use cases talk to (no service): a unit of work with
+commit/rollback, an assigner and a read model that record what they were asked."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant
+from uoom.stores.unit_of_work import IdempotencyKey, Remembered
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Tables:
+    orders: dict[uuid.UUID, Order] = field(default_factory=dict)
+    events: list[tuple[str, Order, dict[str, Any]]] = field(default_factory=list)
+    idempotency: dict[tuple[uuid.UUID, str], Remembered] = field(default_factory=dict)
+
+
+class FakeUnitOfWork:
+    """What is written inside `async with` is kept only if `commit()` was called, like the real one."""
+
+    def __init__(self, restaurants: list[Restaurant] | None = None) -> None:
+        self.restaurants = {r.id: r for r in restaurants or []}
+        self.tables = Tables()
+        self.commits = 0
+        self.rollbacks = 0
+        self.twin: tuple[IdempotencyKey, Order] | None = None  # committed by a concurrent request
+        self._before: Tables | None = None
+        self._committed = False
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        self._before, self._committed = copy.deepcopy(self.tables), False
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:  # fmt: skip
+        if not self._committed:
+            assert self._before is not None
+            self.tables, self.rollbacks = self._before, self.rollbacks + 1
+
+    async def commit(self) -> None:
+        self._committed, self.commits = True, self.commits + 1
+
+    async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None:
+        return self.restaurants.get(restaurant_id)
+
+    async def remembered(self, key: IdempotencyKey) -> Remembered | None:
+        return self.tables.idempotency.get((key.api_key_id, key.key))
+
+    async def remember(self, key: IdempotencyKey, order: Order) -> bool:
+        if self.twin is not None:  # the twin's transaction commits while ours runs: it outlives our rollback
+            (twin_key, twin_order), self.twin = self.twin, None
+            assert self._before is not None
+            slot = (twin_key.api_key_id, twin_key.key)
+            self._before.idempotency[slot] = Remembered(twin_key.request_hash, twin_order)
+            return False
+        slot = (key.api_key_id, key.key)
+        if slot in self.tables.idempotency:
+            return False
+        self.tables.idempotency[slot] = Remembered(key.request_hash, order)
+        return True
+
+    async def add_order(self, new: NewOrder) -> Order:
+        r, c = new.request, new.channel
+        order = Order(new.id, r.customer_id, r.restaurant_id, OrderStatus.PENDING, r.items, r.delivery_address,
+                      r.notes, new.total, c.channel_id, c.cost, c.eta_seconds, new.estimated_delivery_time,
+                      c.source, NOW, NOW, 1)  # fmt: skip
+        self.tables.orders[order.id] = order
+        return order
+
+    async def lock_order(self, order_id: uuid.UUID) -> Order | None:
+        return self.tables.orders.get(order_id)
+
+    async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order:
+        return self._change(order_id, status=status)
+
+    async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
+        created = self.tables.orders[order_id].created_at
+        eta = channel.eta_seconds
+        return self._change(order_id, channel_id=channel.channel_id, delivery_cost=channel.cost, eta_seconds=eta,
+                            assignment_source=channel.source,
+                            estimated_delivery_time=created + timedelta(seconds=eta or 0))  # fmt: skip
+
+    def _change(self, order_id: uuid.UUID, **changes: Any) -> Order:
+        order = self.tables.orders[order_id]
+        changed = dataclasses.replace(order, **changes, version=order.version + 1, updated_at=NOW)
+        self.tables.orders[order_id] = changed
+        return changed
+
+    async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None:
+        self.tables.events.append((event_type, order, details or {}))
+
+
+@dataclass(frozen=True)
+class FakeChoice:
+    channel_id: str | None
+    cost: Decimal | float | None
+    eta_seconds: int | None
+    source: str
+
+
+class FakeAssigner:
+    def __init__(self, choice: FakeChoice) -> None:
+        self.choice = choice
+        self.asked: list[dict[str, Any]] = []
+
+    async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
+                     value: Decimal, ready_in_s: float) -> FakeChoice:  # fmt: skip
+        self.asked.append({"order_id": order_id, "pickup": pickup, "dropoff": dropoff, "value": value,
+                           "ready_in_s": ready_in_s})  # fmt: skip
+        return self.choice
+
+
+class FakeReadModel:
+    def __init__(self) -> None:
+        self.behind: list[Order] = []
+        self.through: list[Order] = []
+
+    def write_behind(self, order: Order) -> None:
+        self.behind.append(order)
+
+    async def write_through(self, order: Order) -> bool:
+        self.through.append(order)
+        return True

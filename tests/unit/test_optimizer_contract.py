@@ -1,0 +1,107 @@
+"""The optimizer contract (DESIGN.md, "Optimizer service"): the documented JSON round-trips through
+the models unchanged, money is a Decimal in Python and a number on the wire, the limits hold."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from uoom.assignment import Assignment, Delivery
+from uoom.contracts.optimizer import OptimizeRequest, OptimizeResponse
+
+ORDER: dict[str, Any] = {
+    "orderId": "a",
+    "pickup": {"latitude": 40.754, "longitude": -73.984},
+    "dropoff": {"latitude": 40.763, "longitude": -73.984},
+    "value": 30.5,
+    "readyAt": 300.0,
+}
+REQUEST: dict[str, Any] = {
+    "orders": [
+        ORDER,
+        {
+            "orderId": "b",
+            "pickup": {"latitude": 40.754, "longitude": -73.984},
+            "dropoff": {"latitude": 40.78, "longitude": -73.97},
+            "value": 12.0,
+            "readyAt": None,
+        },
+    ],
+    "deadlineMs": 50.0,
+}
+RESPONSE = {
+    "assignments": [
+        {"orderId": "a", "channelId": "bikes", "cost": 4.2, "etaSeconds": 1260},
+        {"orderId": "b", "channelId": None, "cost": 25.0, "etaSeconds": None},
+    ],
+    "status": "OPTIMAL",
+    "solveMs": 1.235,
+}
+
+
+def test_the_documented_request_round_trips_unchanged() -> None:
+    request = OptimizeRequest.model_validate_json(json.dumps(REQUEST))
+    assert json.loads(request.model_dump_json()) == REQUEST
+    assert request.orders[0].value == Decimal("30.5")
+
+
+def test_the_documented_response_round_trips_unchanged() -> None:
+    response = OptimizeResponse.model_validate_json(json.dumps(RESPONSE))
+    assert json.loads(response.model_dump_json()) == RESPONSE
+    assert response.assignments[0].cost == Decimal("4.2")
+
+
+def test_a_request_becomes_the_deliveries_the_solver_takes() -> None:
+    deliveries = OptimizeRequest.model_validate(REQUEST).deliveries()
+    assert deliveries == [
+        Delivery("a", (40.754, -73.984), (40.763, -73.984), 30.5, 300.0),
+        Delivery("b", (40.754, -73.984), (40.78, -73.97), 12.0, None),
+    ]
+
+
+def test_a_solve_becomes_the_documented_response() -> None:
+    assignments = (Assignment("a", "bikes", Decimal("4.20"), 1260), Assignment("b", None, Decimal("25.00"), None))
+    response = OptimizeResponse.of(assignments, "OPTIMAL", 1.23456)
+    assert json.loads(response.model_dump_json()) == RESPONSE
+    assert response.assignment_of("b") == response.assignments[1]
+    assert response.assignment_of("c") is None
+
+
+def test_the_optional_fields_may_be_left_out() -> None:
+    order = {k: v for k, v in ORDER.items() if k not in ("value", "readyAt")}
+    request = OptimizeRequest.model_validate({"orders": [order]})
+    assert (request.orders[0].value, request.orders[0].ready_at, request.deadline_ms) == (Decimal(0), None, None)
+
+
+def test_the_response_ignores_fields_it_does_not_know_yet() -> None:
+    response = OptimizeResponse.model_validate({**RESPONSE, "solver": "cp-sat"})
+    assert response.status == "OPTIMAL"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"orders": []}, "orders"),
+        ({"orders": [{**ORDER, "pickup": {"latitude": 91, "longitude": 0}}]}, "latitude"),
+        ({"orders": [{**ORDER, "value": -1}]}, "value"),
+        ({"orders": [{**ORDER, "readyAt": 86401}]}, "readyAt"),
+        ({"orders": [{**ORDER, "orderId": ""}]}, "orderId"),
+        ({"orders": [{**ORDER, "colour": "red"}]}, "colour"),
+        ({"deadlineMs": 0}, "deadlineMs"),
+        ({"deadlineMs": 5001}, "deadlineMs"),
+    ],
+)
+def test_a_request_outside_the_limits_is_refused_naming_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        OptimizeRequest.model_validate({**REQUEST, **change})
+    assert field in str(caught.value)
+
+
+def test_at_most_500_orders_per_request() -> None:
+    assert len(OptimizeRequest.model_validate({"orders": [ORDER] * 500}).orders) == 500
+    with pytest.raises(ValidationError):
+        OptimizeRequest.model_validate({"orders": [ORDER] * 501})

@@ -1,0 +1,96 @@
+"""The optimizer service's contract: `POST /optimize` (DESIGN.md), one request, one response.
+
+The API builds requests and reads responses with these models; the optimizer validates requests
+and writes responses with them: the JSON names, the limits and the units live here only. Money
+crosses the wire as a JSON number of dollars and is a `Decimal` in Python on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from uoom.assignment.model import Assignment, Delivery, Status
+
+MAX_ORDERS = 500
+MAX_DEADLINE_MS = 5000
+MAX_READY_AT_S = 86400
+
+# A JSON number on the wire, a Decimal in Python.
+Dollars = Annotated[
+    Decimal, PlainSerializer(float, return_type=float, when_used="json"), WithJsonSchema({"type": "number"})
+]
+
+
+class _Request(BaseModel):
+    """What the optimizer accepts: no unknown field, so a typo is a 422 naming it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True)
+
+
+class _Response(BaseModel):
+    """What the API reads: fields it does not know yet are ignored, so the optimizer can add some."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, serialize_by_alias=True)
+
+
+class Point(_Request):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+    @classmethod
+    def of(cls, lat_lon: tuple[float, float]) -> Point:
+        return cls(latitude=lat_lon[0], longitude=lat_lon[1])
+
+    @property
+    def lat_lon(self) -> tuple[float, float]:
+        return self.latitude, self.longitude
+
+
+class OptimizeOrder(_Request):
+    order_id: str = Field(alias="orderId", min_length=1, max_length=100)
+    pickup: Point
+    dropoff: Point
+    value: Dollars = Field(
+        Decimal(0), ge=0, description="the order's total, dollars", json_schema_extra={"minimum": 0, "default": 0}
+    )
+    ready_at: float | None = Field(None, alias="readyAt", ge=0, le=MAX_READY_AT_S, description="seconds from now")
+
+
+class OptimizeRequest(_Request):
+    orders: Annotated[list[OptimizeOrder], Field(min_length=1, max_length=MAX_ORDERS)]
+    deadline_ms: float | None = Field(None, alias="deadlineMs", gt=0, le=MAX_DEADLINE_MS)
+
+    def deliveries(self) -> list[Delivery]:
+        return [
+            Delivery(o.order_id, o.pickup.lat_lon, o.dropoff.lat_lon, float(o.value), o.ready_at) for o in self.orders
+        ]
+
+
+class OptimizedAssignment(_Response):
+    """One order's channel; `channel_id` None is the explicit fallback, whose cost is the penalty."""
+
+    order_id: str = Field(alias="orderId")
+    channel_id: str | None = Field(alias="channelId")
+    cost: Dollars = Field(description="dollars, to the cent")
+    eta_seconds: int | None = Field(alias="etaSeconds")
+
+
+class OptimizeResponse(_Response):
+    assignments: list[OptimizedAssignment]
+    status: Status
+    solve_ms: float = Field(alias="solveMs", description="build + solve wall clock of the batch, ms")
+
+    @classmethod
+    def of(cls, assignments: Sequence[Assignment], status: Status, solve_ms: float) -> OptimizeResponse:
+        rows = [
+            OptimizedAssignment(order_id=a.order_id, channel_id=a.channel_id, cost=a.cost, eta_seconds=a.eta_seconds)
+            for a in assignments
+        ]
+        return cls(assignments=rows, status=status, solve_ms=round(solve_ms, 3))
+
+    def assignment_of(self, order_id: str) -> OptimizedAssignment | None:
+        return next((a for a in self.assignments if a.order_id == order_id), None)

@@ -1,0 +1,32 @@
+"""Moving an order to a better channel, as the re-optimizer decides: the order's channel and an
+`order.channel_reassigned` event in one transaction, unless the order changed since the move was
+planned (picked up, or moved by someone else)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from uoom.domain import events
+from uoom.domain.orders import ChannelAssignment, Order
+from uoom.stores.unit_of_work import UnitOfWork
+
+REOPTIMIZED = "reoptimized"  # the order's assignmentSource after a move
+
+
+async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str, cost: Decimal,
+                           eta_from_now_s: int, gain: float, uow: UnitOfWork,
+                           now: datetime | None = None) -> Order | None:  # fmt: skip
+    """The moved order, or None when the move no longer applies (nothing written)."""
+    async with uow:
+        order = await uow.lock_order(order_id)
+        if order is None or not order.movable_from(from_channel_id):
+            return None
+        # the order's ETA counts from its creation; the solver's from now
+        eta = eta_from_now_s + int(((now or datetime.now(UTC)) - order.created_at).total_seconds())
+        moved = await uow.set_channel(order_id, ChannelAssignment(to_channel_id, cost, eta, REOPTIMIZED))
+        details = {"from": from_channel_id, "to": to_channel_id, "gain": gain}
+        await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, moved, details)
+        await uow.commit()
+    return moved

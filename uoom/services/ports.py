@@ -1,0 +1,47 @@
+"""What the use cases need from outside the core, as protocols: the entrypoint that runs them
+provides the real thing (daemons/api: the optimizer client, the cached read model), a unit test a
+fake. The unit of work's protocol lives beside its PostgreSQL form (uoom/stores/unit_of_work.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from decimal import Decimal
+from typing import Protocol
+
+from uoom.domain.orders import Order
+
+
+class Choice(Protocol):
+    """The channel picked for a new order."""
+
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def cost(self) -> Decimal | float | None: ...
+    @property
+    def eta_seconds(self) -> int | None: ...
+    @property
+    def source(self) -> str: ...
+
+
+class Assigner(Protocol):
+    async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
+                     value: Decimal, ready_in_s: float) -> Choice: ...  # fmt: skip
+
+
+class ReadModel(Protocol):
+    """The read side (status cache, DynamoDB/DAX). Neither write may fail the use case."""
+
+    def write_behind(self, order: Order) -> None:
+        """A new order: cached at once, written in the background."""
+
+    async def write_through(self, order: Order) -> bool:
+        """A changed order: written before the answer, so the next read shows it (bounded wait)."""
+
+
+Stage = Callable[[str], AbstractContextManager[object]]  # times one step of a use case, by name
+
+
+def untimed(_: str) -> AbstractContextManager[object]:
+    return nullcontext()

@@ -1,0 +1,214 @@
+"""The transactional outbox, all of it: append (with the change), claim and record (the relay),
+dead-letter, and what an operator reads (status) or removes (prune).
+
+Why one module: the table's rules live in one place. A writer appends in the transaction that
+changes the aggregate, so the event exists exactly when the change does. The relay claims, per
+aggregate, the oldest unprocessed event whose next attempt is due, locked FOR UPDATE SKIP LOCKED:
+that lock is the aggregate's token, so per aggregate exactly one relay publishes, in position
+order (a later event is never a head while an earlier one is unprocessed). The head's unprocessed
+followers come along unlocked (the head's lock keeps everyone else away). The locks last until
+the batch's outcome is recorded; a relay that dies mid-batch loses its connection, PostgreSQL
+rolls back, and the rows are claimable again. Position is the order of inserts, which per
+aggregate is the commit order, because writers of one order serialise on its row (the UPDATE)
+before they append.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+import asyncpg
+
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(slots=True)
+class OutboxEvent:
+    """One outbox row as the relay claims it."""
+
+    id: uuid.UUID
+    position: int
+    type: str
+    aggregate_id: uuid.UUID
+    aggregate_type: str
+    aggregate_version: int
+    data: dict[str, Any]
+    created_at: datetime
+    attempts: int  # attempts made before this one
+    error_history: list[Any] = field(default_factory=list)
+
+
+async def append(
+    conn: asyncpg.Connection,
+    event_type: str,
+    aggregate_id: uuid.UUID,
+    aggregate_version: int,
+    data: dict[str, Any],
+    aggregate_type: str = "order",
+) -> uuid.UUID:
+    """Write an event; call inside the transaction that changes the aggregate. Its id is the
+    envelope's `id`, by which consumers dedupe."""
+    event_id = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO outbox_events (id, type, aggregate_id, aggregate_type, aggregate_version, data)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        event_id, event_type, aggregate_id, aggregate_type, aggregate_version, data,
+    )  # fmt: skip
+    return event_id
+
+
+# -- the relay: claim a batch, then record what became of each event -------------------------------
+
+CLAIM_SQL = """
+WITH heads AS (
+  SELECT e.id, e.position, e.type, e.aggregate_id, e.aggregate_type, e.aggregate_version, e.data,
+         e.created_at, e.attempts, e.error_history
+  FROM outbox_events e
+  WHERE NOT e.processed
+    AND e.next_attempt_at <= now()
+    AND NOT EXISTS (
+      SELECT 1 FROM outbox_events p
+      WHERE p.aggregate_id = e.aggregate_id AND NOT p.processed AND p.position < e.position)
+  ORDER BY e.position
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+), followers AS (
+  SELECT f.id, f.position, f.type, f.aggregate_id, f.aggregate_type, f.aggregate_version, f.data,
+         f.created_at, f.attempts, f.error_history
+  FROM outbox_events f JOIN heads h ON f.aggregate_id = h.aggregate_id
+  WHERE NOT f.processed AND f.position > h.position
+  ORDER BY f.position
+  LIMIT $2
+)
+SELECT * FROM heads UNION ALL SELECT * FROM followers
+"""
+
+PUBLISHED_SQL = """
+UPDATE outbox_events
+SET processed = true, published_at = clock_timestamp(), attempts = attempts + 1
+WHERE id = ANY($1::uuid[])
+"""
+
+RETRY_SQL = """
+UPDATE outbox_events o
+SET attempts = o.attempts + 1,
+    next_attempt_at = clock_timestamp() + make_interval(secs => f.delay),
+    last_error = f.error,
+    error_history = o.error_history || jsonb_build_array(jsonb_build_object(
+      'attempt', o.attempts + 1, 'at', clock_timestamp(), 'error', f.error, 'retryInSeconds', f.delay))
+FROM unnest($1::uuid[], $2::float8[], $3::text[]) AS f(id, delay, error)
+WHERE o.id = f.id
+"""
+
+# Moving to the dead-letter table frees the aggregate: its later events flow again.
+DEAD_SQL = """
+WITH moved AS (
+  DELETE FROM outbox_events o USING unnest($1::uuid[], $2::text[]) AS f(id, error)
+  WHERE o.id = f.id
+  RETURNING o.*, f.error
+)
+INSERT INTO dead_letters AS d (id, event_type, aggregate_id, aggregate_type, aggregate_version, data,
+                               attempts, last_error, error_history, created_at)
+SELECT id, type, aggregate_id, aggregate_type, aggregate_version, data, attempts + 1, error,
+       error_history || jsonb_build_array(jsonb_build_object(
+         'attempt', attempts + 1, 'at', clock_timestamp(), 'error', error)),
+       created_at
+FROM moved
+ON CONFLICT (id) DO UPDATE  -- a replayed event that failed again
+SET attempts = d.attempts + excluded.attempts, last_error = excluded.last_error,
+    error_history = d.error_history || excluded.error_history, failed_at = now()
+"""
+
+
+async def claim(conn: asyncpg.Connection, heads: int, followers: int) -> list[OutboxEvent]:
+    """Lock up to `heads` aggregates' oldest due events, plus up to `followers` later events of
+    those aggregates. Call inside a transaction; the locks end with it."""
+    rows = await conn.fetch(CLAIM_SQL, heads, followers)
+    return [OutboxEvent(**dict(row)) for row in rows]
+
+
+async def record(
+    conn: asyncpg.Connection,
+    published: list[OutboxEvent],
+    retries: list[tuple[OutboxEvent, float, str]],
+    dead: list[tuple[OutboxEvent, str]],
+) -> None:
+    """Published rows are marked, failed ones scheduled again (event, delay, error) or moved to
+    the dead-letter table (event, error); in the claiming transaction."""
+    if published:
+        await conn.execute(PUBLISHED_SQL, [e.id for e in published])
+    if retries:
+        await conn.execute(
+            RETRY_SQL, [e.id for e, _, _ in retries], [d for _, d, _ in retries], [m for _, _, m in retries]
+        )
+    if dead:
+        await conn.execute(DEAD_SQL, [e.id for e, _ in dead], [m for _, m in dead])
+
+
+# -- the operator's view: backlog, lag, retries, dead letters; and retention ------------------------
+
+STATUS_SQL = """
+SELECT count(*) AS pending,
+       count(*) FILTER (WHERE attempts > 0) AS retrying,
+       count(*) FILTER (WHERE attempts > 0 AND next_attempt_at > now()) AS in_backoff,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag_seconds,
+       (SELECT max(published_at) FROM outbox_events WHERE processed) AS last_published_at,
+       (SELECT count(*) FROM dead_letters) AS dead_letters,
+       (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS dead_letters_open
+FROM outbox_events WHERE NOT processed
+"""
+
+# Small batches, each its own statement: short locks, no long transaction on a busy table.
+# SKIP LOCKED lets several relays prune at once without waiting on each other.
+PRUNE_SQL = """
+WITH doomed AS (
+  SELECT id FROM outbox_events
+  WHERE processed AND published_at < now() - $1::interval
+  ORDER BY published_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)
+DELETE FROM outbox_events o USING doomed WHERE o.id = doomed.id
+"""
+PRUNABLE_SQL = "SELECT count(*) FROM outbox_events WHERE processed AND published_at < now() - $1::interval"
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    pending: int  # not yet published (including those in backoff)
+    retrying: int  # pending with at least one failed attempt
+    in_backoff: int  # pending and waiting for their next attempt
+    lag_seconds: float  # age of the oldest unpublished event; 0 when none
+    last_published_at: datetime | None
+    dead_letters: int
+    dead_letters_open: int  # not replayed yet
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def status(conn: Executor) -> OutboxStatus:
+    """What the relay's metrics, `uoom outbox status` and the dashboard all read."""
+    row = await conn.fetchrow(STATUS_SQL)
+    assert row is not None
+    return OutboxStatus(**dict(row))
+
+
+async def prune(conn: Executor, older_than: timedelta, batch_size: int = 1000) -> int:
+    """Delete published rows older than `older_than` in batches; the number deleted. Unpublished
+    rows are never deleted, however old."""
+    total = 0
+    while True:
+        result = await conn.execute(PRUNE_SQL, older_than, batch_size)
+        deleted = int(result.split()[-1])
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
+async def prunable(conn: Executor, older_than: timedelta) -> int:
+    count = await conn.fetchval(PRUNABLE_SQL, older_than)
+    return int(count or 0)

@@ -1,0 +1,133 @@
+"""The unit of work: one PostgreSQL transaction for an order change and its outbox event, and the
+only place the use cases reach the order, outbox, idempotency and restaurant SQL through.
+
+Why: the use cases (uoom/services/) say *what* changes together; this says *how* it is stored,
+and a fake with the same methods (tests/unit) runs them without a database. As in Cosmic
+Python's unit of work, nothing is kept unless `commit()` is called inside `async with uow:`;
+leaving the block any other way rolls back. Events leave only through the outbox table, written
+in the same transaction as the order (the relay publishes them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+import asyncpg
+
+from uoom.domain import events
+from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant
+from uoom.stores import orders, outbox
+from uoom.stores.snapshots import from_snapshot, to_snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key, per API key, with a hash of the request body it came with."""
+
+    api_key_id: uuid.UUID
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    request_hash: str
+    order: Order  # as the first request answered it
+
+
+class UnitOfWork(Protocol):
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None: ...  # fmt: skip
+    async def commit(self) -> None: ...
+    async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None: ...
+    async def remembered(self, key: IdempotencyKey) -> Remembered | None: ...
+    async def remember(self, key: IdempotencyKey, order: Order) -> bool: ...
+    async def add_order(self, new: NewOrder) -> Order: ...
+    async def lock_order(self, order_id: uuid.UUID) -> Order | None: ...
+    async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order: ...
+    async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order: ...
+    async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None: ...
+
+
+class PostgresUnitOfWork:
+    """One per use case call; enter it once per transaction (a create enters it twice)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._conn: Any = None  # a pool connection while inside `async with`
+        self._tx: Any = None
+        self._committed = False
+
+    async def __aenter__(self) -> PostgresUnitOfWork:
+        self._conn = await self.pool.acquire()
+        self._tx = self._conn.transaction()
+        self._committed = False
+        try:
+            await self._tx.start()
+        except BaseException:
+            await self._release()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:  # fmt: skip
+        try:
+            if not self._committed and not self._conn.is_closed():
+                await self._tx.rollback()
+        except Exception:
+            if exc is None:
+                raise
+            # the error that left the block says more; the pool discards a broken connection
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        conn, self._conn, self._tx = self._conn, None, None
+        await self.pool.release(conn)
+
+    async def commit(self) -> None:
+        await self._tx.commit()
+        self._committed = True
+
+    async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None:
+        row = await self._conn.fetchrow(
+            "SELECT id, latitude, longitude, prep_minutes FROM restaurants WHERE id = $1 AND active", restaurant_id
+        )
+        return None if row is None else Restaurant(**dict(row))
+
+    async def remembered(self, key: IdempotencyKey) -> Remembered | None:
+        row = await self._conn.fetchrow(
+            "SELECT request_hash, response FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
+            key.api_key_id, key.key,
+        )  # fmt: skip
+        return None if row is None else Remembered(row["request_hash"], from_snapshot(row["response"]))
+
+    async def remember(self, key: IdempotencyKey, order: Order) -> bool:
+        """Store the answer under the key; False if a concurrent twin stored one first."""
+        stored = await self._conn.fetchval(
+            """INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response)
+               VALUES ($1, $2, $3, 201, $4) ON CONFLICT DO NOTHING RETURNING 1""",
+            key.api_key_id, key.key, key.request_hash, to_snapshot(order),
+        )  # fmt: skip
+        return stored is not None
+
+    async def add_order(self, new: NewOrder) -> Order:
+        return await orders.insert(self._conn, new)
+
+    async def lock_order(self, order_id: uuid.UUID) -> Order | None:
+        return await orders.lock(self._conn, order_id)
+
+    async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order:
+        return await orders.set_status(self._conn, order_id, status)
+
+    async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
+        return await orders.set_channel(self._conn, order_id, channel)
+
+    async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None:
+        """An order event: the order after the change under `order`, plus what the event adds."""
+        data = {"order": to_snapshot(order), **(details or {})}
+        await outbox.append(self._conn, event_type, order.id, order.version, data, events.AGGREGATE_ORDER)
