@@ -59,6 +59,24 @@ async def scratch_dsn(stack, settings) -> AsyncIterator[str]:  # type: ignore[no
         await admin.close()
 
 
+# Redis databases that one test module owns alone: the daemons of the e2e tests share db 1, and
+# the channel loads and weights they leave there would change what these modules observe.
+PRIVATE_REDIS_DB = {"test_reoptimizer": 11, "test_live_channels": 12, "test_rankings": 13}
+
+
+@pytest.fixture
+async def private_redis_url(request, settings) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """An emptied Redis database of this test module's own (see PRIVATE_REDIS_DB)."""
+    import redis.asyncio as aioredis
+
+    db = PRIVATE_REDIS_DB[request.module.__name__.rsplit(".", 1)[-1]]
+    url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + f"/{db}"
+    client = aioredis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    yield url
+
+
 @pytest.fixture
 def migrations_copy(tmp_path: Path) -> Iterator[Path]:
     """The project's migrations in a folder a test may edit."""

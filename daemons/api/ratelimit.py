@@ -27,6 +27,7 @@ class SharedRateLimiter:
         self.redis, self.limit, self.sync_seconds = redis, limit_per_second, sync_seconds
         self._second = 0
         self._unflushed: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}  # pushed to Redis, total not read back yet
         self._known_total: dict[str, int] = {}
         self.redis_failures = 0
         self._task: asyncio.Task[None] | None = None
@@ -36,12 +37,13 @@ class SharedRateLimiter:
         if second != self._second:
             self._second = second
             self._unflushed.clear()
+            self._in_flight.clear()
             self._known_total.clear()
         return second
 
     def allow(self, key_id: str) -> bool:
         self._roll(time.time())
-        used = self._known_total.get(key_id, 0) + self._unflushed.get(key_id, 0)
+        used = self._known_total.get(key_id, 0) + self._in_flight.get(key_id, 0) + self._unflushed.get(key_id, 0)
         if used >= self.limit:
             return False
         self._unflushed[key_id] = self._unflushed.get(key_id, 0) + 1
@@ -55,6 +57,9 @@ class SharedRateLimiter:
             pending.setdefault(key_id, 0)
         if not pending:
             return
+        # Until Redis answers, what was just pushed still counts: without this, a burst arriving
+        # during the round trip would see neither the local count nor the shared total.
+        self._in_flight = pending
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key_id, count in pending.items():
@@ -64,10 +69,12 @@ class SharedRateLimiter:
                 results = await pipe.execute()
         except (aioredis.RedisError, OSError, TimeoutError):
             self.redis_failures += 1
+            self._in_flight = {}
             if second == self._second:  # keep enforcing this worker's own share
                 for key_id, count in pending.items():
                     self._known_total[key_id] = self._known_total.get(key_id, 0) + count
             return
+        self._in_flight = {}
         if second == self._second:
             for key_id, total in zip(pending, results[::2], strict=True):
                 self._known_total[key_id] = int(total)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from uoom.domain import orders as domain
@@ -17,20 +17,29 @@ class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL refuses NUL in text and jsonb, and a lone surrogate is not UTF-8 at all: either
+    would fail the transaction (a 500); here it is the client's 422 naming the field."""
+    if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("must not contain NUL or unpaired surrogate characters")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]  # every free-text field of a request body
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("100000"), decimal_places=2, max_digits=8)]
 
 
 class Item(Body):
-    item_id: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=200)
+    item_id: Text = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=200)
     quantity: int = Field(ge=1, le=1000)
     unit_price: Money
 
 
 class Address(Body):
-    street: str = Field(min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    street: Text = Field(min_length=1, max_length=200)
+    city: Text = Field(min_length=1, max_length=100)
+    postal_code: Text = Field(min_length=1, max_length=20)
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
 
@@ -40,7 +49,7 @@ class CreateOrder(Body):
     restaurant_id: UUID
     items: list[Item] = Field(min_length=1, max_length=100)
     delivery_address: Address
-    notes: str | None = Field(None, max_length=500)
+    notes: Text | None = Field(None, max_length=500)
 
     def to_command(self) -> domain.PlaceOrder:
         a = self.delivery_address
@@ -53,7 +62,7 @@ class CreateOrder(Body):
 
 class StatusChange(Body):
     status: OrderStatus
-    reason: str | None = Field(None, max_length=500)
+    reason: Text | None = Field(None, max_length=500)
 
 
 class BatchStatusRequest(Body):

@@ -91,6 +91,37 @@ async def test_malformed_order_is_422_problem_naming_the_field(
         assert count == 0
 
 
+# Every free-text field of the create body: the class of input PostgreSQL cannot store.
+TEXT_FIELDS: dict[str, Callable[[dict[str, Any], str], None]] = {
+    "items.0.itemId": lambda b, v: b["items"][0].update(itemId=v),
+    "items.0.name": lambda b, v: b["items"][0].update(name=v),
+    "deliveryAddress.street": lambda b, v: b["deliveryAddress"].update(street=v),
+    "deliveryAddress.city": lambda b, v: b["deliveryAddress"].update(city=v),
+    "deliveryAddress.postalCode": lambda b, v: b["deliveryAddress"].update(postalCode=v),
+    "notes": lambda b, v: b.update(notes=v),
+}
+UNSTORABLE = {"NUL": "a\x00b", "lone surrogate": "a\udb0cb"}
+
+
+@pytest.mark.parametrize("field", list(TEXT_FIELDS))
+@pytest.mark.parametrize("kind", list(UNSTORABLE))
+async def test_text_postgres_cannot_store_is_422_naming_the_field(client: httpx.AsyncClient, field: str,
+                                                                  kind: str) -> None:  # fmt: skip
+    body = order_body()
+    body["items"] = [dict(ITEM)]
+    TEXT_FIELDS[field](body, UNSTORABLE[kind])
+    # json.dumps escapes a lone surrogate as \\udb0c, valid JSON that httpx's encoder would refuse
+    json_type = {"content-type": "application/json"}
+    response = await client.post("/api/orders", content=json.dumps(body), headers=json_type)
+    problem = is_problem(response, 422)
+    assert field in [e["field"] for e in problem["errors"]], problem
+    order = await create(client)
+    patch = json.dumps({"status": "CONFIRMED", "reason": UNSTORABLE[kind]})
+    problem = is_problem(await client.patch(f"/api/orders/{order['id']}/status", content=patch,
+                                            headers={**json_type, "If-Match": '"1"'}), 422)  # fmt: skip
+    assert "reason" in [e["field"] for e in problem["errors"]], problem
+
+
 async def test_body_that_is_not_json_or_not_an_object_is_422(client: httpx.AsyncClient) -> None:
     for raw in (b"{not json", b"[]", b'"order"', b"null", b""):
         response = await client.post("/api/orders", content=raw, headers={"content-type": "application/json"})

@@ -15,10 +15,10 @@ from uoom.stores.postgres import create_pool
 
 
 @pytest.fixture
-async def live(scratch_dsn, settings):
+async def live(scratch_dsn, settings, private_redis_url):
     await migrate.up(scratch_dsn)
     pool = await create_pool(settings.model_copy(update={"database_url": SecretStr(scratch_dsn)}))
-    redis = aioredis.from_url(settings.redis_url.get_secret_value())
+    redis = aioredis.from_url(private_redis_url)
     async with pool.acquire() as conn:
         await demo.load(conn)
     yield LiveChannels(pool, redis, registry_ttl_s=3600)  # only a NOTIFY can reload within the test

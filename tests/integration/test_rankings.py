@@ -17,8 +17,8 @@ DEAR_FAST = Channel("dear-fast", "Dear", "partner", 10, 8.0, 1.0, 25, 3, 12, 0.9
 
 
 @pytest.fixture
-async def redis(stack, settings):
-    client = aioredis.from_url(settings.redis_url.get_secret_value())
+async def redis(stack, private_redis_url):
+    client = aioredis.from_url(private_redis_url)
     yield client
     await client.aclose()
 

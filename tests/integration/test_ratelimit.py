@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import redis.asyncio as aioredis
@@ -32,6 +33,22 @@ async def test_a_worker_alone_stops_at_the_limit(stack, settings) -> None:
     try:
         key = f"test-{uuid.uuid4()}"
         assert [limiter.allow(key) for _ in range(7)] == [True] * 5 + [False] * 2
+    finally:
+        await client.aclose()
+
+
+async def test_a_burst_during_a_sync_round_trip_still_counts_what_was_pushed(stack, settings) -> None:
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    limiter = SharedRateLimiter(client, 5)
+    key = f"test-{uuid.uuid4()}"
+    try:
+        assert [limiter.allow(key) for _ in range(3)] == [True] * 3
+        syncing = asyncio.create_task(limiter.sync())
+        await asyncio.sleep(0)  # the sync has pushed the 3 and waits for Redis's answer
+        assert not syncing.done()
+        assert [limiter.allow(key) for _ in range(4)] == [True, True, False, False]
+        await syncing
+        assert not limiter.allow(key)
     finally:
         await client.aclose()
 

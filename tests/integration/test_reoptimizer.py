@@ -20,11 +20,11 @@ RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
 
 
 @pytest.fixture
-async def world(scratch_dsn, settings):
+async def world(scratch_dsn, settings, private_redis_url):
     await migrate.up(scratch_dsn)
     local = settings.model_copy(update={"database_url": SecretStr(scratch_dsn), "dispatch_interval": 3600})
     pool = await create_pool(local)
-    redis = aioredis.from_url(settings.redis_url.get_secret_value())
+    redis = aioredis.from_url(private_redis_url)
     async with pool.acquire() as conn:
         await demo.load(conn)
     yield local, pool, redis
