@@ -21,10 +21,9 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
                        idempotency: IdempotencyKey | None = None, stage: Stage = untimed) -> Order:  # fmt: skip
     """Place an order on the channel the assigner picks (it never refuses one). With an
     idempotency key, a repeated request gets the first answer, whichever of two twins commits."""
-    async with uow:
-        if idempotency and (earlier := await _replay(uow, idempotency)):
-            return earlier
-        restaurant = await uow.restaurant(cmd.restaurant_id)
+    if idempotency and (earlier := await _replay(uow, idempotency)):
+        return earlier
+    restaurant = await uow.restaurant(cmd.restaurant_id)
     if restaurant is None:
         raise UnknownRestaurant(cmd.restaurant_id)
     order_id = uuid.uuid4()
@@ -49,8 +48,7 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
         return order
     # A concurrent twin with the same key committed first and ours rolled back: answer as it did.
     assert idempotency is not None
-    async with uow:
-        replay = await _replay(uow, idempotency)
+    replay = await _replay(uow, idempotency)
     assert replay is not None
     return replay
 

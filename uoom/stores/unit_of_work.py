@@ -39,6 +39,8 @@ class Remembered:
 
 
 class UnitOfWork(Protocol):
+    """`restaurant` and `remembered` may also be called outside `async with` (no transaction)."""
+
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None: ...  # fmt: skip
@@ -93,14 +95,20 @@ class PostgresUnitOfWork:
         await self._tx.commit()
         self._committed = True
 
+    # Reads of rows that never change under a use case: outside `async with` they take a pool
+    # connection without a transaction (a BEGIN and a ROLLBACK are two round trips and ~3 % of a
+    # create's CPU); inside, they see the transaction.
+    def _reader(self) -> Any:
+        return self._conn if self._conn is not None else self.pool
+
     async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None:
-        row = await self._conn.fetchrow(
+        row = await self._reader().fetchrow(
             "SELECT id, latitude, longitude, prep_minutes FROM restaurants WHERE id = $1 AND active", restaurant_id
         )
         return None if row is None else Restaurant(**dict(row))
 
     async def remembered(self, key: IdempotencyKey) -> Remembered | None:
-        row = await self._conn.fetchrow(
+        row = await self._reader().fetchrow(
             "SELECT request_hash, response FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
             key.api_key_id, key.key,
         )  # fmt: skip
