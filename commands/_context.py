@@ -24,6 +24,8 @@ _current: ContextVar[CliContext] = ContextVar("uoom_cli_context")
 
 
 class CliContext:
+    get: tuple[str, ...] = ()  # `uoom --get PATH ...`: print these values of the --json document only
+
     @cached_property
     def settings(self) -> Settings:
         """Environment, `.env` and defaults, validated on first use: a bad value fails here, before

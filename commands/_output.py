@@ -90,10 +90,60 @@ def _camel_key(key: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
+    """The --json document on stdout; with `uoom --get PATH` only the values at those paths."""
     import orjson
 
-    sys.stdout.write(orjson.dumps(camel(value), default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    from commands._context import current
+
+    document = camel(value)
+    if current().get:
+        sys.stdout.write("".join(_bare(pick(document, path)) + "\n" for path in current().get))
+    else:
+        sys.stdout.write(orjson.dumps(document, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
+
+
+def pick(value: Any, path: str) -> Any:
+    """The value at a dotted `path` (jq's `.a.b`; in a list an index, `#` for the count, or
+    `field=value` for the first element with that field), None when absent. Keys may hold dots
+    themselves (`create.assign`, `gcPause.gen0`): the longest key that matches wins."""
+    parts = path.split(".") if path else []
+    at = 0
+    while at < len(parts):
+        if isinstance(value, Mapping):
+            if parts[at] == "#":
+                value, at = len(value), at + 1
+                continue
+            key = next((".".join(parts[at:end]) for end in range(len(parts), at, -1)
+                        if ".".join(parts[at:end]) in value), None)  # fmt: skip
+            if key is None:
+                return None
+            value, at = value[key], at + len(key.split("."))
+        elif isinstance(value, list):
+            part = parts[at]
+            if part == "#":
+                value = len(value)
+            elif part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+                value = value[int(part)]
+            elif "=" in part:  # the first element whose field has this value: checks.name=kafka
+                field, _, wanted = part.partition("=")
+                value = next((e for e in value if isinstance(e, Mapping) and _bare(e.get(field)) == wanted), None)
+            else:
+                return None
+            at += 1
+        else:
+            return None
+    return value
+
+
+def _bare(value: Any) -> str:
+    """jq -r: a string as it is, anything else as JSON (null, true, 1.5, {...})."""
+    import orjson
+
+    if isinstance(value, str):
+        return value
+    text = orjson.dumps(value, default=str).decode()
+    return str(orjson.loads(text)) if text.startswith('"') else text  # a time, an id: bare as well
 
 
 def render(

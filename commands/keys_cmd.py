@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import typer
 
+from commands._confirm import YES_OPTION, confirm
 from commands._context import current
 from commands._output import JSON_OPTION, command, emit_json, err, group, render
 
@@ -45,11 +48,25 @@ def _minute(value: object) -> str:
 
 @app.command()
 @command
-async def revoke(name: str = typer.Argument(..., help="The key's name."), as_json: bool = JSON_OPTION) -> None:
-    """Revoke a key; the API refuses it within a second (403)."""
+async def revoke(
+    name: str = typer.Argument(..., help="The key's name."), yes: bool = YES_OPTION, as_json: bool = JSON_OPTION
+) -> None:
+    """Revoke a key; the API refuses it within a second (403). For good: a revoked key cannot be
+    restored. Names the key (prefix, created, last used) and asks first (--yes to skip, required
+    without a terminal: exit 2 otherwise)."""
     from uoom import apikeys
 
     async with current().postgres() as conn:
+        key = await apikeys.find(conn, name)
+        if key is not None and key["revoked_at"] is None:  # else revoke() says what is wrong
+            used = f"last used {_minute(key['last_used_at'])}" if key["last_used_at"] else "never used"
+            confirm(
+                f"revoke key '{name}'",
+                yes,
+                losses=[f"key '{name}' ({key['prefix']}…), created {_minute(key['created_at'])}, {used}: "
+                        "clients using it get 403 within a second; a revoked key cannot be restored"],
+                again=f"uoom keys revoke {shlex.quote(name)}",
+            )  # fmt: skip
         await apikeys.revoke(conn, name)
     if as_json:
         emit_json({"revoked": name})

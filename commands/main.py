@@ -8,7 +8,11 @@ import typer
 from commands import (
     channels_cmd,
     config_cmd,
+    dax_cmd,
+    dlq_cmd,
+    doctor_cmd,
     keys_cmd,
+    metrics_cmd,
     migrate_cmd,
     optimizer_cmd,
     outbox_cmd,
@@ -38,8 +42,12 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
 app.command("relay")(relay_cmd.relay)
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(dlq_cmd.app, name="dlq")
 app.command("optimizer")(optimizer_cmd.optimizer)
 app.add_typer(channels_cmd.app, name="channels")
+app.add_typer(dax_cmd.app, name="dax")
+app.command("doctor")(doctor_cmd.doctor)
+app.command("metrics")(metrics_cmd.metrics)
 
 
 def _version(value: bool) -> None:
@@ -55,8 +63,15 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    get: list[str] = typer.Option(
+        [],
+        "--get",
+        metavar="PATH",
+        help="With a command's --json: print only the value at PATH (dotted, e.g. api.readModel.hitRate; "
+        "a list index or # for a count), one line each, strings bare, null when absent. Repeatable.",
+    ),
 ) -> None:
-    start()  # one context (settings read once) per invocation
+    start().get = tuple(get)  # one context (settings read once) per invocation
 
 
 def main() -> None:

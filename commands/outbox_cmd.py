@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from commands._confirm import YES_OPTION, confirm
 from commands._context import current
 from commands._output import EXIT_CODES, JSON_OPTION, ExitCode, command, emit_json, err, group, render
 
@@ -44,10 +45,15 @@ async def prune(
     ),
     batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Rows deleted per statement."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be deleted."),
+    yes: bool = YES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete published outbox rows older than the retention, in small batches. Unpublished
-    rows are never deleted, however old."""
+    rows are never deleted, however old.
+
+    A retention of zero or less keeps no published row at all, not even those published a moment
+    ago: it asks first (--yes to skip, required without a terminal: exit 2 otherwise).
+    """
     from pydantic import TypeAdapter, ValidationError
 
     from uoom.config import Duration
@@ -61,6 +67,15 @@ async def prune(
         except ValidationError:
             raise UsageError(f"--older-than {older_than!r}: use e.g. 7d, 12h, 30m, 3600 or P7D") from None
     async with current().postgres() as conn:
+        if age.total_seconds() <= 0 and not dry_run:
+            doomed = await outbox.prunable(conn, age)
+            confirm(
+                f"delete all {doomed:,} published outbox rows",
+                yes,
+                losses=[f"a retention of {age.total_seconds():g} s keeps no published row, not even those "
+                        "published a moment ago; unpublished rows are kept"],
+                again=f"uoom outbox prune --older-than {older_than or '0'}",
+            )  # fmt: skip
         count = await (outbox.prunable(conn, age) if dry_run else outbox.prune(conn, age, batch_size))
     if as_json:
         emit_json({"deleted": 0 if dry_run else count, "wouldDelete": count if dry_run else None,

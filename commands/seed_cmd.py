@@ -11,12 +11,21 @@ app = group("Load demo data.")
 @app.command()
 @command
 async def demo(as_json: bool = JSON_OPTION) -> None:
-    """Load (or refresh) 8 delivery channels and 15 restaurants in five city hubs."""
+    """Load 8 delivery channels and 15 restaurants in five city hubs: only those missing.
+
+    A channel or restaurant that exists already is kept as it is, also when an operator changed
+    it (`uoom channels set`, a disabled channel); what was kept, and changed, is reported.
+    """
+    from dataclasses import asdict
+
     from uoom import demo as demo_data
 
     async with current().postgres() as conn:
-        counts = await demo_data.load(conn)
+        seeded = await demo_data.load(conn)
     if as_json:
-        emit_json({**counts, "restaurantIds": [str(r[0]) for r in demo_data.restaurants()]})
-    else:
-        err.print(f"loaded {counts['channels']} channels and {counts['restaurants']} restaurants")
+        emit_json({kind: asdict(s) for kind, s in seeded.items()}
+                  | {"restaurantIds": [str(r[0]) for r in demo_data.restaurants()]})  # fmt: skip
+        return
+    for kind, s in seeded.items():
+        changed = f" ({len(s.changed)} changed by an operator, left so: {', '.join(s.changed)})" if s.changed else ""
+        err.print(f"{kind}: inserted {len(s.inserted)}, kept {len(s.kept)} existing{changed}")

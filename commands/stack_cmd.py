@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from commands._confirm import YES_OPTION, confirm
 from commands._context import current
 from commands._output import EXIT_CODES, JSON_OPTION, ExitCode, command, emit_json, err, fail, group, render
 
@@ -17,6 +18,8 @@ app = group(
     "The local stack: PostgreSQL, Redis, Kafka, DynamoDB.\n\n"
     f"Child processes under UOOM_HOME, no Docker.\n\n{EXIT_CODES}",
 )
+LOST = "LOST when it stops (kept in memory only)"
+KEPT = "kept, but unavailable until `uoom stack up`"
 SERVICES = typer.Argument(None, help="Services (postgres, redis, kafka, dynamodb); default all.", show_default=False)
 
 
@@ -77,9 +80,23 @@ async def bring_up(stack: Stack, services: list[str] | None = None) -> StackStat
 
 @app.command()
 @command
-def down(services: list[str] | None = SERVICES, as_json: bool = JSON_OPTION) -> None:
-    """Stop the services this stack started; services it did not start are left alone."""
-    stopped = _stack(services).down(services)
+async def down(services: list[str] | None = SERVICES, yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Stop the services this stack started; services it did not start are left alone.
+
+    When one holds data (PostgreSQL rows, Kafka messages: kept on disk; Redis keys, DynamoDB
+    tables: in memory, lost) it says what and asks first (--yes to skip, required without a
+    terminal: exit 2 otherwise). A stack holding nothing stops without a question.
+    """
+    stack = _stack(services)
+    held = await stack.holdings(services)
+    if held:
+        confirm(
+            f"stop {', '.join(held)} holding data",
+            yes,
+            losses=[f"{name}: {h.what}: {LOST if h.lost else KEPT}" for name, h in held.items()],
+            again=" ".join(["uoom stack down", *(services or [])]),
+        )
+    stopped = stack.down(services)
     if as_json:
         emit_json({"stopped": stopped})
     else:

@@ -49,6 +49,13 @@ async def list_keys(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def find(conn: asyncpg.Connection, name: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT id, name, prefix, created_at, revoked_at, last_used_at FROM api_keys WHERE name = $1", name
+    )
+    return dict(row) if row else None
+
+
 async def revoke(conn: asyncpg.Connection, name: str) -> None:
     status = await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name)
     if status == "UPDATE 0":

@@ -125,6 +125,25 @@ class Settings(BaseSettings):
     outbox_retention: Duration = Field(
         timedelta(days=7), description="Published outbox rows older than this are pruned"
     )
+    # health: `uoom dax health` and `uoom doctor`
+    dax_cluster_name: str = Field("", description="DAX cluster name; default: DAX_ENDPOINT's first DNS label")
+    dax_control_endpoint: str = Field("", description="DAX control-plane endpoint URL; empty for AWS's")
+    cloudwatch_endpoint: str = Field("", description="CloudWatch endpoint URL; empty for AWS's")
+    dax_probes: int = Field(50, ge=0, le=10_000, description="GetItems per latency probe of `uoom dax health`; 0 skips")
+    dax_max_p99_ms: float = Field(5.0, ge=0, description="DAX probe P99 above this is degraded (ms)")
+    dynamodb_max_p99_ms: float = Field(100.0, ge=0, description="Direct DynamoDB probe P99 above this is degraded (ms)")
+    dax_max_cpu_percent: float = Field(80.0, ge=0, le=100, description="DAX cluster CPU above this is degraded (%)")
+    check_timeout: float = Field(3.0, gt=0, le=60, description="Seconds one health check may take (doctor, dax health)")
+    doctor_max_outbox_lag: float = Field(60.0, ge=0, description="`uoom doctor` fails when the outbox lag is over (s)")
+    doctor_max_dead_letters: int = Field(0, ge=0, description="`uoom doctor` fails above this many open dead letters")
+
+    @property
+    def effective_dax_cluster_name(self) -> str:
+        """The cluster name, or DAX_ENDPOINT's first DNS label (`dax://name.x.dax-clusters...:8111` -> name)."""
+        if self.dax_cluster_name or not self.dax_endpoint:
+            return self.dax_cluster_name
+        host = self.dax_endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+        return host.split(".", 1)[0]
 
     def service_urls(self) -> dict[str, str | None]:
         """Every service's URL with secrets masked, for `uoom config` and scripts; None: not configured."""

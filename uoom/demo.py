@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -42,24 +46,65 @@ def restaurants() -> list[tuple[uuid.UUID, str, float, float]]:
     return rows
 
 
-async def load(conn: asyncpg.Connection) -> dict[str, int]:
-    """Insert or refresh the demo rows; running it twice changes nothing."""
+@dataclass
+class Seeded:
+    """What `load` did with one kind of row: demo ids inserted now, and those found already,
+    kept as they are; `changed`: the kept ones that differ from the demo values (an operator's)."""
+
+    inserted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+
+CHANNEL_COLUMNS = ("id", "name", "kind", "capacity", "base_cost", "cost_per_km", "speed_kmh",
+                   "pickup_latency_min", "radius_km", "quality")  # fmt: skip
+RESTAURANT_COLUMNS = ("id", "name", "latitude", "longitude")
+
+
+async def load(conn: asyncpg.Connection) -> dict[str, Seeded]:
+    """Insert the demo rows that are missing; never touch one that exists (an operator may have
+    changed it: disabled a channel, moved a restaurant). Running it twice changes nothing."""
     async with conn.transaction():
-        await conn.executemany(
-            """INSERT INTO channels (id, name, kind, capacity, base_cost, cost_per_km, speed_kmh,
-                                     pickup_latency_min, radius_km, quality)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
-                 capacity = EXCLUDED.capacity, base_cost = EXCLUDED.base_cost,
-                 cost_per_km = EXCLUDED.cost_per_km, speed_kmh = EXCLUDED.speed_kmh,
-                 pickup_latency_min = EXCLUDED.pickup_latency_min, radius_km = EXCLUDED.radius_km,
-                 quality = EXCLUDED.quality, enabled = true, updated_at = now()""",
-            CHANNELS,
-        )
-        await conn.executemany(
-            """INSERT INTO restaurants (id, name, latitude, longitude) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, latitude = EXCLUDED.latitude,
-                 longitude = EXCLUDED.longitude, active = true""",
-            restaurants(),
-        )
-    return {"channels": len(CHANNELS), "restaurants": len(restaurants())}
+        return {
+            "channels": await _insert_missing(conn, "channels", CHANNEL_COLUMNS, CHANNELS, {"enabled": True}),
+            "restaurants": await _insert_missing(
+                conn, "restaurants", RESTAURANT_COLUMNS, restaurants(), {"active": True}
+            ),
+        }
+
+
+async def _insert_missing(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    defaults: dict[str, Any],
+) -> Seeded:
+    names = [*columns, *defaults]
+    # table and column names are this module's constants
+    ids = [r[0] for r in rows]
+    found = await conn.fetch(f"SELECT {', '.join(names)} FROM {table} WHERE id = ANY($1)", ids)  # noqa: S608
+    existing = {r["id"]: r for r in found}
+    seeded = Seeded()
+    missing = []
+    for row in rows:
+        current = existing.get(row[0])
+        if current is None:
+            missing.append(row)
+            seeded.inserted.append(str(row[0]))
+            continue
+        seeded.kept.append(str(row[0]))
+        if any(not _same(current[n], v) for n, v in zip(names, (*row, *defaults.values()), strict=True)):
+            seeded.changed.append(str(row[0]))
+    values = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    await conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT (id) DO NOTHING",  # noqa: S608
+        missing,
+    )
+    return seeded
+
+
+def _same(stored: Any, demo: Any) -> bool:
+    if isinstance(stored, Decimal) and isinstance(demo, (int, float)):
+        return stored == Decimal(str(demo))
+    return bool(stored == demo)

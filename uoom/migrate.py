@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +25,17 @@ LOCK_KEY = 0x75_6F_6F_6D  # "uoom": one advisory lock id for every migration run
 UP, DOWN = "-- migrate:up", "-- migrate:down"
 TEMPLATE = f"-- What this migration does, and why.\n{UP}\n\n{DOWN}\n"
 
+# What a down section destroys, read from its SQL: whole tables, and columns (their values).
+_COMMENT = re.compile(r"--[^\n]*")
+_DROP_TABLE = re.compile(r"\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?([^;]+?)\s*(?:\bCASCADE|\bRESTRICT)?\s*(?:;|$)", re.I)
+_TRUNCATE = re.compile(r"\bTRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?([^;]+?)\s*(?:\b(?:RESTART|CONTINUE)\s+IDENTITY)?"
+                       r"\s*(?:\bCASCADE|\bRESTRICT)?\s*(?:;|$)", re.I)  # fmt: skip
+_DROP_COLUMN = re.compile(
+    r"\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(\S+)\s+DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?"
+    r"(?!CONSTRAINT\b)([\w\"]+)",
+    re.I,
+)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -33,6 +45,37 @@ class Migration:
     checksum: str
     up_sql: str
     down_sql: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A table (or one column of it) a down section destroys, and the rows holding data there."""
+
+    table: str
+    column: str | None
+    rows: int  # rows of the table (a column: rows where it is not null); 0 when it does not exist
+
+
+@dataclass
+class DownStep:
+    migration: str  # file name
+    drops: list[Drop] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.drops)
+
+
+def destroys(down_sql: str) -> list[tuple[str, str | None]]:
+    """(table, column or None) for each DROP TABLE, TRUNCATE and ALTER TABLE ... DROP COLUMN,
+    in the order the SQL runs them."""
+    sql = _COMMENT.sub("", down_sql)
+    found: list[tuple[int, str, str | None]] = []
+    for pattern in (_DROP_TABLE, _TRUNCATE):
+        for match in pattern.finditer(sql):
+            found += [(match.start(), name.strip(), None) for name in match[1].split(",") if name.strip()]
+    found += [(m.start(), m[1], m[2]) for m in _DROP_COLUMN.finditer(sql)]
+    return [(table, column) for _, table, column in sorted(found)]
 
 
 @dataclass
@@ -132,23 +175,58 @@ async def up(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         await conn.close()  # closing the session releases the advisory lock
 
 
-async def down(dsn: str, steps: int = 1, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Undo the last `steps` applied migrations, newest first."""
+async def _to_undo(conn: asyncpg.Connection, steps: int, directory: Path) -> list[Migration]:
     if steps < 1:
         raise UsageError("steps must be at least 1")
     migrations = {m.version: m for m in load(directory)}
+    applied = await _applied(conn)
+    _verify(list(migrations.values()), applied)
+    return [migrations[version] for version in sorted(applied, reverse=True)[:steps]]
+
+
+async def plan_down(dsn: str, steps: int = 1, directory: Path = MIGRATIONS_DIR) -> list[DownStep]:
+    """What `down(steps)` would undo, newest first, and the rows each drop destroys; changes nothing."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        plan = []
+        for m in await _to_undo(conn, steps, directory):
+            step = DownStep(m.path.name)
+            for table, column in destroys(m.down_sql):
+                step.drops.append(Drop(table, column, await _rows(conn, table, column)))
+            plan.append(step)
+        return plan
+    finally:
+        await conn.close()
+
+
+async def _rows(conn: asyncpg.Connection, table: str, column: str | None) -> int:
+    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        return 0
+    counted = f"count({column})" if column else "count(*)"
+    try:
+        # the names come from the migration file itself, which runs as SQL anyway
+        return int(await conn.fetchval(f"SELECT {counted} FROM {table}"))  # noqa: S608
+    except asyncpg.UndefinedColumnError:
+        return 0
+
+
+async def down(
+    dsn: str, steps: int = 1, directory: Path = MIGRATIONS_DIR, *, expected: Sequence[str] | None = None
+) -> list[str]:
+    """Undo the last `steps` applied migrations, newest first. `expected`: the file names a plan
+    showed (`plan_down`); refused if another run applied or undid migrations meanwhile."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
-        applied = await _applied(conn)
-        _verify(list(migrations.values()), applied)
+        chosen = await _to_undo(conn, steps, directory)
+        if expected is not None and [m.path.name for m in chosen] != list(expected):
+            raise MigrationError("the applied migrations changed since they were listed; run the command again")
         undone = []
-        for version in sorted(applied, reverse=True)[:steps]:
-            m = migrations[version]
+        for m in chosen:
             try:
                 async with conn.transaction():
                     await conn.execute(m.down_sql)
-                    await conn.execute("DELETE FROM schema_migrations WHERE version = $1", version)
+                    await conn.execute("DELETE FROM schema_migrations WHERE version = $1", m.version)
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{m.path.name} down failed and was rolled back: {exc}") from exc
             undone.append(m.path.name)

@@ -22,8 +22,18 @@ from uoom.stores import redis_keys
 ZSET_OF = {"cost": "cost", "time": "latency", "quality": "quality", "capacity": "capacity"}
 TYPICAL_TRIP_KM = 3.0
 
-# Moves one order's slot between channels exactly once, however often an event is redelivered.
+# Moves one order's slot between channels exactly once, however often an event is redelivered,
+# and never backwards: the order's version last applied is kept (KEYS[3], also after the slot is
+# released), and an event of that version or older changes nothing. So a late event (a replayed
+# dead letter, a duplicate) can neither move the slot back to an older channel nor re-take a
+# released one. Version 0: unversioned, applied as before.
 MOVE_LOAD = """
+local version = tonumber(ARGV[3])
+if version > 0 then
+  local seen = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if version <= seen then return 0 end
+  redis.call('SET', KEYS[3], version, 'EX', ARGV[4])
+end
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local wanted = ARGV[2]
 if wanted == '' then
@@ -135,7 +145,10 @@ async def ranking(redis: aioredis.Redis, top: int = -1) -> list[dict[str, Any]]:
     return rows
 
 
-async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None) -> bool:
-    """Give the order's slot to `channel_id` (None: release it). Idempotent."""
-    result = await redis.eval(MOVE_LOAD, 2, redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, order_id, channel_id or "")  # type: ignore[misc]
+async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None, version: int = 0) -> bool:
+    """Give the order's slot to `channel_id` (None: release it) as of the order's `version`;
+    False when nothing changed (the same event again, or an older one). Idempotent."""
+    keys = (redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, redis_keys.order_load_version(order_id))
+    args = (order_id, channel_id or "", version, redis_keys.LOAD_VERSION_TTL_SECONDS)
+    result = await redis.eval(MOVE_LOAD, 3, *keys, *args)  # type: ignore[misc]
     return bool(result)

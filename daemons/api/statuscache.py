@@ -36,17 +36,19 @@ class SnapshotCache:
         """Replace a snapshot this cache holds with a newer one; orders it does not hold are left out."""
         if snapshot["id"] not in self._entries:
             return False
-        self.put(snapshot)
-        return True
+        return self.put(snapshot)
 
-    def put(self, snapshot: dict[str, Any]) -> None:
+    def put(self, snapshot: dict[str, Any]) -> bool:
+        """Whether it was taken: never in place of a newer version (a replayed dead letter, a
+        duplicate, a slow backfill can all arrive after it)."""
         if self.size == 0 or self.ttl == 0:
-            return
+            return False
         key = snapshot["id"]
         current = self._entries.get(key)
-        if current is not None and current[2]["version"] > snapshot["version"]:
-            return  # never replace a newer snapshot with an older one
+        if current is not None and int(current[2]["version"]) > int(snapshot["version"]):
+            return False
         self._entries[key] = (time.monotonic(), self.ttl * random.uniform(0.5, 1.0), snapshot)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+        return True

@@ -15,20 +15,28 @@ import aiohttp
 TIMEOUT_SECONDS = 3.0
 
 
-async def check(name: str, url: str, detail: Callable[[dict[str, Any]], str] | None = None) -> tuple[bool, str]:
-    """(healthy, one line for the operator)."""
+async def fetch(name: str, url: str, headers: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, str]:
+    """(the metrics document, "") from the daemon at `url`, or (None, one line saying why not)."""
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as session,
-            session.get(url) as response,
+            session.get(url, headers=headers) as response,
         ):
             if response.status in (401, 403):
-                return False, f"{name} at {url} wants an API key for its metrics (UOOM_API_METRICS_REQUIRE_KEY)"
+                return None, f"{name} at {url} wants an API key for its metrics (UOOM_API_METRICS_REQUIRE_KEY)"
             document = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return False, f"{name} not answering at {url} ({type(exc).__name__})"
+        return None, f"{name} not answering at {url} ({type(exc).__name__})"
     if not isinstance(document, dict) or "status" not in document:
-        return False, f"{name}: {url} did not answer the metrics document"
+        return None, f"{name}: {url} did not answer the metrics document"
+    return document, ""
+
+
+async def check(name: str, url: str, detail: Callable[[dict[str, Any]], str] | None = None) -> tuple[bool, str]:
+    """(healthy, one line for the operator)."""
+    document, why = await fetch(name, url)
+    if document is None:
+        return False, why
     status = document["status"]
     about = (detail or dependencies)(document)
     if status == "ok":

@@ -57,7 +57,8 @@ class LoadTracker(Background):
             return
         status = OrderStatus(order["status"])
         holder = None if status in FINISHED_STATES else order.get("channelId")
-        if await rankings.move_load(self.redis, order["id"], holder):
+        # guarded by the order's version: an older event (a replayed dead letter) changes nothing
+        if await rankings.move_load(self.redis, order["id"], holder, int(order.get("version") or 0)):
             self.applied += 1
             if status is OrderStatus.DELIVERED and order.get("channelId"):
                 await self._observe_quality(order)

@@ -57,7 +57,7 @@ class RelayMetrics:
         if published:
             self.processed.inc(len(published))
             for event in published:
-                self.commit_to_ack.observe_ms(max(0.0, acked_at - event.created_at.timestamp()) * 1000)
+                self.commit_to_ack.observe_ms(max(0.0, acked_at - event.enqueued_at.timestamp()) * 1000)
         if retries:
             self.retries.inc(retries)
         if dead:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ def second_stack(tmp_path: Path):
         DYNAMODB_ENDPOINT="http://127.0.0.1:28000",
     )
     yield env
-    run("stack", "down", env=env)
+    run("stack", "down", "--yes", env=env)
 
 
 def test_stack_down_stops_what_it_started_and_nothing_else(stack, second_stack: dict[str, str]) -> None:
@@ -81,6 +82,52 @@ def test_stack_down_stops_what_it_started_and_nothing_else(stack, second_stack: 
     finally:
         outsider.send_signal(signal.SIGTERM)
         outsider.wait(10)
+
+
+@pytest.fixture
+def small_stack(tmp_path: Path):
+    """PostgreSQL and Redis of a stack of their own (free ports, own home), torn down whatever happens."""
+    env = dict(os.environ)
+    env.update(
+        UOOM_HOME=str(tmp_path / "home"),
+        UOOM_DATABASE_URL=f"postgresql://uoom@127.0.0.1:{_free_port()}/uoom",
+        UOOM_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
+    )
+    yield env
+    run("stack", "down", "postgres", "redis", "--yes", env=env)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_stack_down_asks_before_stopping_services_that_hold_data(stack, small_stack: dict[str, str]) -> None:
+    up = run("stack", "up", "postgres", "redis", "--json", env=small_stack)
+    assert up.returncode == 0, up.stderr
+    pids = {s["name"]: s["pid"] for s in json.loads(up.stdout)}
+    db, cache = small_stack["UOOM_DATABASE_URL"], small_stack["UOOM_REDIS_URL"]
+    subprocess.run(["psql", db, "-qc", "CREATE TABLE t AS SELECT generate_series(1, 3) AS n"], check=True)
+    subprocess.run(["redis-cli", "-u", cache, "SET", "k", "v"], check=True, capture_output=True)
+
+    refused = run("stack", "down", "postgres", "redis", env=small_stack)
+    assert refused.returncode == 2
+    assert "postgres: 3 rows in 1 table of database uoom" in refused.stderr
+    assert "kept, but unavailable until `uoom stack up`" in refused.stderr
+    assert "redis: 1 key (1 in db0): rankings, weights, channel load: LOST when it stops" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: refused to stop postgres, redis holding data without --yes (no terminal to ask on): "
+        "run `uoom stack down postgres redis --yes`"
+    )
+    assert all(s["up"] for s in status(small_stack).values() if s["name"] in pids)
+
+    down = run("stack", "down", "postgres", "redis", "--yes", "--json", env=small_stack)
+    assert down.returncode == 0, down.stderr
+    assert sorted(json.loads(down.stdout)["stopped"]) == ["postgres", "redis"]
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:

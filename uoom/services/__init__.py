@@ -4,9 +4,9 @@
 - orders.py: `create_order` (channel assignment, idempotent replay), `change_status`
   (If-Match version, legal transitions).
 - channels.py: `reassign_channel`, the re-optimizer's move of an open order.
-- Next: the dead-letter replay (`uoom dlq replay`) goes in `dead_letters.py` here: a dead letter
-  back into the outbox and its `replayed_at` set, in one unit of work, so the relay publishes it
-  again in the aggregate's order.
+- dead_letters.py: `replay_dead_letters` (`uoom dlq replay`: dead letters back into the outbox
+  with their own ids, rate-bounded, audited) and `purge_dead_letters`, over a small store of
+  their own (uoom/stores/dead_letters.py: each change and its audit count in one transaction).
 
 The use cases raise domain errors (uoom/domain/errors.py); entrypoints map them (the API to
 problem+json in daemons/api/problems.py). Their collaborators are protocols (ports.py), so unit

@@ -14,6 +14,14 @@ from uoom.stack import process
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 
 
+@dataclass(frozen=True)
+class Held:
+    """What a running service holds, said before `stack down` stops it."""
+
+    what: str  # e.g. "1,234 rows in 7 tables of database uoom"
+    lost: bool  # True: in memory only, gone once it stops; False: kept on disk
+
+
 @dataclass
 class ServiceStatus:
     name: str
@@ -29,6 +37,7 @@ class LocalService(ABC):
     name: str = ""
     start_timeout: float = 30.0
     stop_signal_name: str = "SIGTERM"
+    in_memory: bool = False  # what it holds is gone once it stops
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,6 +75,10 @@ class LocalService(ABC):
     async def probe(self) -> str:
         """Speak the service's own protocol; return its version or raise."""
 
+    async def holds(self) -> Held | None:
+        """What it holds now, or None when it holds nothing (stopping it loses nothing)."""
+        return None
+
     def check_prerequisites(self) -> None:
         """Raise PrerequisiteMissing naming the program and the fix."""
 
@@ -88,6 +101,11 @@ class LocalService(ABC):
 
     async def after_start(self) -> None:
         """Work that needs the running service (create the database, ...)."""
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 row`, `1,234 rows`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def require_program(program: str, fix: str) -> str:

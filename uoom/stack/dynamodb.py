@@ -15,12 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from uoom.errors import PrerequisiteMissing
-from uoom.stack.base import LocalService
+from uoom.stack.base import Held, LocalService, plural
 from uoom.stores.aws import dynamodb_client
 
 
 class DynamoDB(LocalService):
     name = "dynamodb"
+    in_memory = True  # moto keeps every table in memory
 
     @property
     def url(self) -> str:
@@ -52,3 +53,13 @@ class DynamoDB(LocalService):
         async with dynamodb_client(self.settings, fail_fast=True) as client:
             await client.list_tables(Limit=1)
         return f"moto {version('moto')} (DynamoDB API)" if self.pid() else "DynamoDB"
+
+    async def holds(self) -> Held | None:
+        async with dynamodb_client(self.settings, fail_fast=True) as client:
+            tables = (await client.list_tables())["TableNames"]
+            # moto counts a table's items when asked (AWS refreshes ItemCount every few hours)
+            items = {t: (await client.describe_table(TableName=t))["Table"]["ItemCount"] for t in tables}
+        if not tables:
+            return None
+        counted = ", ".join(f"{name} ({plural(n, 'item')})" for name, n in items.items())
+        return Held(f"{plural(len(tables), 'table')}: {counted}; the read model is rebuilt from PostgreSQL", lost=True)

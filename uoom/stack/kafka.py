@@ -9,10 +9,10 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from aiokafka import AIOKafkaClient
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 
 from uoom.errors import PrerequisiteMissing
-from uoom.stack.base import LocalService, require_program
+from uoom.stack.base import Held, LocalService, plural, require_program
 
 JAVA_FIX = "install Java 17: apt-get install -y openjdk-17-jre-headless (or run scripts/setup)"
 MVN_FIX = "install Maven: apt-get install -y maven (or run scripts/setup)"
@@ -168,3 +168,27 @@ class Kafka(LocalService):
             await client.close()
         version = self.kafka_version if self.pid() else "?"
         return f"Kafka {version} (KRaft)"
+
+    async def holds(self) -> Held | None:
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
+        await client.bootstrap()
+        try:
+            cluster = await client.fetch_all_metadata()
+        finally:
+            await client.close()
+        topics = sorted(t for t in cluster.topics() if not t.startswith("__"))  # "__...": Kafka's own
+        partitions = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+        if not partitions:
+            return None
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
+        await consumer.start()
+        try:
+            first = await consumer.beginning_offsets(partitions)
+            last = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        messages = sum(last[p] - first[p] for p in partitions)
+        if not messages:
+            return None
+        where = f"on disk in {self.data_dir / 'logs'}"
+        return Held(f"{plural(messages, 'message')} in {plural(len(topics), 'topic')} ({where})", lost=False)

@@ -12,7 +12,7 @@ from typing import Any
 from uoom.config import Settings
 from uoom.errors import ServiceUnavailable
 from uoom.stack import process
-from uoom.stack.base import LocalService, ServiceStatus
+from uoom.stack.base import Held, LocalService, ServiceStatus
 from uoom.stack.dynamodb import DynamoDB
 from uoom.stack.kafka import Kafka
 from uoom.stack.postgres import Postgres
@@ -63,6 +63,20 @@ class Stack:
                 service.check_prerequisites()
         await asyncio.gather(*(_ensure_up(s, progress or _quiet) for s in chosen))
         return await self.status(names)
+
+    async def holdings(self, names: list[str] | None = None) -> dict[str, Held]:
+        """What each service that `down(names)` would stop holds now (those holding nothing are
+        left out). One that cannot be looked into is counted as holding data: better to ask."""
+
+        async def look(service: LocalService) -> Held | None:
+            try:
+                return await asyncio.wait_for(service.holds(), timeout=15)
+            except Exception as exc:  # noqa: BLE001 - unknown contents are reported, not raised
+                return Held(f"could not look inside ({_one_line(exc)})", lost=service.in_memory)
+
+        running = [s for s in self.select(names) if s.pid() is not None]  # down() stops only these
+        found = await asyncio.gather(*(look(s) for s in running))
+        return {s.name: held for s, held in zip(running, found, strict=True) if held is not None}
 
     def down(self, names: list[str] | None = None) -> list[str]:
         """Stop the services this stack started (by pid file); leave everything else alone."""

@@ -12,8 +12,9 @@ import asyncpg
 
 from uoom.errors import PrerequisiteMissing, ServiceUnavailable
 from uoom.stack import process
-from uoom.stack.base import LocalService
+from uoom.stack.base import Held, LocalService, plural
 
+ROW_CAP = 100_000  # rows counted per table before `stack down` says "+"
 FIX = "install PostgreSQL: apt-get install -y postgresql (or run scripts/setup)"
 
 
@@ -118,6 +119,42 @@ class Postgres(LocalService):
         conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + "/postgres", timeout=2)
         try:
             return "PostgreSQL " + str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    async def holds(self) -> Held | None:
+        conn = await asyncpg.connect(self.dsn.rsplit("/", 1)[0] + "/postgres", timeout=3)
+        try:
+            databases = [r["datname"] for r in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname"
+            )]  # fmt: skip
+        finally:
+            await conn.close()
+        others = [d for d in databases if d != self.database]
+        parts = []
+        if self.database in databases:
+            counts = await self._rows()
+            if any(counts):
+                more = "+" if max(counts) >= ROW_CAP else ""
+                held = sum(1 for c in counts if c)
+                parts.append(
+                    f"{plural(sum(counts), 'row')}{more} in {plural(held, 'table')} of database {self.database}"
+                )
+        if others:
+            parts.append(
+                f"{plural(len(others), 'other database')}: {', '.join(others[:5])}{', ...' * (len(others) > 5)}"
+            )
+        return Held(f"{'; '.join(parts)} (on disk in {self.data_dir / 'data'})", lost=False) if parts else None
+
+    async def _rows(self) -> list[int]:
+        """Rows of each table of the configured database, each counted up to ROW_CAP (quick on big ones)."""
+        conn = await asyncpg.connect(self.dsn, timeout=3)
+        try:
+            tables = await conn.fetch("SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables")
+            return [
+                await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM {r['t']} LIMIT {ROW_CAP}) AS s")  # noqa: S608
+                for r in tables
+            ]
         finally:
             await conn.close()
 

@@ -6,13 +6,14 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from uoom.stack.base import LocalService, require_program
+from uoom.stack.base import Held, LocalService, plural, require_program
 
 FIX = "install Redis: apt-get install -y redis-server (or run scripts/setup)"
 
 
 class Redis(LocalService):
     name = "redis"
+    in_memory = True  # started with persistence off
 
     @property
     def _raw(self) -> str:
@@ -62,3 +63,15 @@ class Redis(LocalService):
             return f"Redis {info['redis_version']}"
         finally:
             await client.aclose()
+
+    async def holds(self) -> Held | None:
+        client = aioredis.from_url(self._raw, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            keyspace = await client.info("keyspace")  # {"db0": {"keys": 3, ...}, ...}: only databases with keys
+        finally:
+            await client.aclose()
+        keys = {db: int(info["keys"]) for db, info in keyspace.items() if int(info.get("keys", 0))}
+        if not keys:
+            return None
+        where = ", ".join(f"{n:,} in {db}" for db, n in sorted(keys.items()))
+        return Held(f"{plural(sum(keys.values()), 'key')} ({where}): rankings, weights, channel load", lost=True)

@@ -39,6 +39,13 @@ class OutboxEvent:
     created_at: datetime
     attempts: int  # attempts made before this one
     error_history: list[Any] = field(default_factory=list)
+    replayed_at: datetime | None = None  # put back from the dead letters (`uoom dlq replay`)
+
+    @property
+    def enqueued_at(self) -> datetime:
+        """When it went on the delivery path: a replay counts from the replay, not from the
+        event's original time (which its envelope keeps)."""
+        return self.replayed_at or self.created_at
 
 
 async def append(
@@ -65,7 +72,7 @@ async def append(
 CLAIM_SQL = """
 WITH heads AS (
   SELECT e.id, e.position, e.type, e.aggregate_id, e.aggregate_type, e.aggregate_version, e.data,
-         e.created_at, e.attempts, e.error_history
+         e.created_at, e.attempts, e.error_history, e.replayed_at
   FROM outbox_events e
   WHERE NOT e.processed
     AND e.next_attempt_at <= now()
@@ -77,7 +84,7 @@ WITH heads AS (
   FOR UPDATE SKIP LOCKED
 ), followers AS (
   SELECT f.id, f.position, f.type, f.aggregate_id, f.aggregate_type, f.aggregate_version, f.data,
-         f.created_at, f.attempts, f.error_history
+         f.created_at, f.attempts, f.error_history, f.replayed_at
   FROM outbox_events f JOIN heads h ON f.aggregate_id = h.aggregate_id
   WHERE NOT f.processed AND f.position > h.position
   ORDER BY f.position
@@ -154,10 +161,11 @@ STATUS_SQL = """
 SELECT count(*) AS pending,
        count(*) FILTER (WHERE attempts > 0) AS retrying,
        count(*) FILTER (WHERE attempts > 0 AND next_attempt_at > now()) AS in_backoff,
-       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag_seconds,
+       coalesce(extract(epoch FROM now() - min(coalesce(replayed_at, created_at))), 0)::float8 AS lag_seconds,
        (SELECT max(published_at) FROM outbox_events WHERE processed) AS last_published_at,
        (SELECT count(*) FROM dead_letters) AS dead_letters,
-       (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS dead_letters_open
+       (SELECT count(*) FROM dead_letters  -- open: not replayed, or dead again since
+        WHERE replayed_at IS NULL OR failed_at > replayed_at) AS dead_letters_open
 FROM outbox_events WHERE NOT processed
 """
 
@@ -184,7 +192,7 @@ class OutboxStatus:
     lag_seconds: float  # age of the oldest unpublished event; 0 when none
     last_published_at: datetime | None
     dead_letters: int
-    dead_letters_open: int  # not replayed yet
+    dead_letters_open: int  # not replayed yet, or dead again after a replay
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,3 +220,113 @@ async def prune(conn: Executor, older_than: timedelta, batch_size: int = 1000) -
 async def prunable(conn: Executor, older_than: timedelta) -> int:
     count = await conn.fetchval(PRUNABLE_SQL, older_than)
     return int(count or 0)
+
+
+# -- the dead letters: what the operator reads, replays and purges (`uoom dlq`) --------------------
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Dead letters to select; the fields given all apply (none: every dead letter)."""
+
+    ids: tuple[uuid.UUID, ...] = ()
+    since: datetime | None = None  # died at or after
+    event_type: str | None = None
+    aggregate_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: uuid.UUID
+    event_type: str
+    aggregate_id: uuid.UUID
+    aggregate_type: str
+    aggregate_version: int
+    data: dict[str, Any]
+    attempts: int  # every attempt, over every replay
+    last_error: str
+    error_history: list[Any]
+    created_at: datetime  # the event's own time (its envelope's occurredAt)
+    failed_at: datetime  # when it died (last, if it died again after a replay)
+    replayed_at: datetime | None  # last replay
+    replay_count: int
+    # dead | replaying (back in the outbox, not published yet) | delivered (published after its
+    # replay) | replayed (its outbox row was pruned since)
+    state: str
+    published_at: datetime | None  # of its replay
+
+
+# The outbox row of a replayed event keeps its id: the join tells where the replay stands.
+DEAD_LETTERS_SQL = """
+SELECT d.id, d.event_type, d.aggregate_id, d.aggregate_type, d.aggregate_version, d.data, d.attempts,
+       d.last_error, d.error_history, d.created_at, d.failed_at, d.replayed_at, d.replay_count,
+       CASE WHEN d.replayed_at IS NULL OR d.failed_at > d.replayed_at THEN 'dead'  -- open
+            WHEN o.id IS NULL THEN 'replayed'
+            WHEN o.processed THEN 'delivered'
+            ELSE 'replaying' END AS state,
+       o.published_at
+FROM dead_letters d LEFT JOIN outbox_events o ON o.id = d.id
+WHERE (cardinality($1::uuid[]) = 0 OR d.id = ANY($1::uuid[]))
+  AND ($2::timestamptz IS NULL OR d.failed_at >= $2)
+  AND ($3::text IS NULL OR d.event_type = $3)
+  AND ($4::uuid IS NULL OR d.aggregate_id = $4)
+"""
+OLDEST_EVENT_FIRST = "ORDER BY d.created_at, d.id LIMIT $5"
+NEWEST_DEATH_FIRST = "ORDER BY d.failed_at DESC, d.id LIMIT $5"
+
+# Back on the delivery path, in one statement: the outbox row again (the SAME id, so consumers
+# dedupe; the original created_at, so the envelope is the one that died; fresh attempts; a new
+# position, so it goes behind whatever its order has pending), and the dead letter's bookkeeping.
+# An event still pending from an earlier replay is left alone (nothing returned).
+REPLAY_SQL = """
+WITH dead AS (
+  SELECT * FROM dead_letters WHERE id = $1 FOR UPDATE
+), back AS (
+  INSERT INTO outbox_events AS o (id, type, aggregate_id, aggregate_type, aggregate_version, data,
+                                  created_at, replayed_at)
+  SELECT id, event_type, aggregate_id, aggregate_type, aggregate_version, data, created_at, now()
+  FROM dead
+  ON CONFLICT (id) DO UPDATE
+  SET position = DEFAULT, processed = false, published_at = NULL, attempts = 0, next_attempt_at = now(),
+      last_error = NULL, error_history = '[]', replayed_at = now()
+  WHERE o.processed
+  RETURNING o.id
+)
+UPDATE dead_letters d SET replayed_at = now(), replay_count = d.replay_count + 1
+FROM back WHERE d.id = back.id
+RETURNING d.replay_count
+"""
+
+PURGE_SQL = "DELETE FROM dead_letters WHERE failed_at < $1 RETURNING id"
+PURGEABLE_SQL = "SELECT count(*) FROM dead_letters WHERE failed_at < $1"
+
+
+async def dead_letters(
+    conn: Executor, where: DeadLetterFilter, *, newest_first: bool = False, limit: int | None = None
+) -> list[DeadLetter]:
+    """Matching dead letters, oldest event first (the order a replay takes), or newest death first."""
+    rows = await conn.fetch(
+        DEAD_LETTERS_SQL + (NEWEST_DEATH_FIRST if newest_first else OLDEST_EVENT_FIRST),
+        list(where.ids), where.since, where.event_type, where.aggregate_id, limit,
+    )  # fmt: skip
+    return [DeadLetter(**dict(row)) for row in rows]
+
+
+async def dead_letter(conn: Executor, dead_letter_id: uuid.UUID) -> DeadLetter | None:
+    found = await dead_letters(conn, DeadLetterFilter(ids=(dead_letter_id,)))
+    return found[0] if found else None
+
+
+async def replay(conn: asyncpg.Connection, dead_letter_id: uuid.UUID) -> bool:
+    """Put one dead letter back in the outbox (see REPLAY_SQL); False when it is not there to
+    replay (purged meanwhile, or still pending from an earlier replay). Call in a transaction."""
+    return await conn.fetchval(REPLAY_SQL, dead_letter_id) is not None
+
+
+async def purge(conn: Executor, before: datetime) -> list[uuid.UUID]:
+    """Delete dead letters that died before `before`; their ids."""
+    return [row["id"] for row in await conn.fetch(PURGE_SQL, before)]
+
+
+async def purgeable(conn: Executor, before: datetime) -> int:
+    return int(await conn.fetchval(PURGEABLE_SQL, before) or 0)

@@ -8,6 +8,13 @@ WEIGHTS = PREFIX + "weights"  # HASH criterion -> weight
 CHANNEL_LOAD = PREFIX + "channel:load"  # HASH channel id -> orders in flight
 OBSERVED_QUALITY = PREFIX + "channel:observed-quality"  # HASH channel id -> on-time moving average
 ORDER_SLOT = PREFIX + "order:channel"  # HASH order id -> the channel whose slot (load) it holds
+# STRING per order: its version the load last applied, kept a week (the outbox's retention) after
+# the last event, so a late, older event cannot move or re-take its slot (rankings.move_load)
+LOAD_VERSION_TTL_SECONDS = 7 * 24 * 3600
+
+
+def order_load_version(order_id: str) -> str:
+    return f"{PREFIX}order:{order_id}:load-version"
 
 
 def rank_key(criterion: str) -> str:
