@@ -23,3 +23,12 @@ class UsageError(UoomError):
     """Bad input from the operator."""
 
     exit_code = 2
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, or the type alone when the exception has no message (a bare
+    TimeoutError or ConnectionError says nothing by itself), never the type twice."""
+    name, text = type(exc).__name__, str(exc).strip()
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"  # aiokafka's messages name their type

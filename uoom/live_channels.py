@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from uoom import channels as registry
 from uoom import rankings
 from uoom.domain.channels import Channel, Weights
+from uoom.errors import describe
 
 log = logging.getLogger(__name__)
 REGISTRY_TTL_SECONDS = 30.0  # a safety net: registry changes also arrive by NOTIFY
@@ -129,12 +130,6 @@ class LiveChannels:
         else:
             self.redis_ok, self.redis_error = True, None
             self.health.ok()
-
-
-def describe(exc: BaseException) -> str:
-    """`Type: message`, or the type alone when there is no message (a bare TimeoutError)."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _LogOutages:

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import logging
 
+from uoom.errors import describe
+
+__all__ = ["describe", "setup_logging"]
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("aiokafka",)  # libraries that retry by themselves and log every attempt loudly
 SILENT = logging.CRITICAL + 1
-
-
-def describe(exc: BaseException) -> str:
-    """`Type: message`, or the type alone when the exception has no message (a bare
-    TimeoutError or ConnectionError says nothing by itself), never the type twice."""
-    name, text = type(exc).__name__, str(exc).strip()
-    if not text:
-        return name
-    return text if text.startswith(name) else f"{name}: {text}"  # aiokafka's messages name their type
 
 
 class _DaemonHandler(logging.StreamHandler):  # type: ignore[type-arg]

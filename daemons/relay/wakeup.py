@@ -11,7 +11,7 @@ from collections import deque
 import asyncpg
 
 log = logging.getLogger("uoom.relay")
-CHANNEL = "uoom_outbox"  # the outbox trigger's pg_notify channel (migrations/0001)
+CHANNEL = "uoom_outbox"  # the outbox trigger's pg_notify channel (uoom/migrations/0001_orders_and_outbox.sql)
 KEEPALIVE_SECONDS = 30.0
 
 

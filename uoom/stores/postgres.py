@@ -37,18 +37,3 @@ async def connect(settings: Settings, connect_timeout: float = 5.0) -> asyncpg.C
     conn = await asyncpg.connect(dsn, timeout=connect_timeout, command_timeout=10)
     await _init_connection(conn)
     return conn
-
-
-async def ensure_reachable(settings: Settings, connect_timeout: float = 3.0) -> None:
-    """Fail fast, in one line, before a daemon starts serving without its database."""
-    from uoom.config import mask_url
-    from uoom.errors import ServiceUnavailable
-
-    dsn = settings.database_url.get_secret_value()
-    try:
-        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise ServiceUnavailable(
-            f"cannot reach PostgreSQL at {mask_url(dsn)} ({type(exc).__name__}); start it with `uoom stack up`"
-        ) from None
-    await conn.close()
