@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -23,8 +24,9 @@ log = logging.getLogger("uoom.api.ratelimit")
 
 
 class SharedRateLimiter:
-    def __init__(self, redis: aioredis.Redis, limit_per_second: int, sync_seconds: float = 0.05) -> None:
-        self.redis, self.limit, self.sync_seconds = redis, limit_per_second, sync_seconds
+    def __init__(self, redis: aioredis.Redis, limit_per_second: int, sync_seconds: float = 0.05,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.redis, self.limit, self.sync_seconds, self.clock = redis, limit_per_second, sync_seconds, clock
         self._second = 0
         self._unflushed: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}  # pushed to Redis, total not read back yet
@@ -42,7 +44,7 @@ class SharedRateLimiter:
         return second
 
     def allow(self, key_id: str) -> bool:
-        self._roll(time.time())
+        self._roll(self.clock())
         used = self._known_total.get(key_id, 0) + self._in_flight.get(key_id, 0) + self._unflushed.get(key_id, 0)
         if used >= self.limit:
             return False
@@ -51,7 +53,7 @@ class SharedRateLimiter:
 
     async def sync(self) -> None:
         """Push local counts to Redis and learn everyone's totals for this second."""
-        second = self._roll(time.time())
+        second = self._roll(self.clock())
         pending, self._unflushed = self._unflushed, {}
         for key_id in self._known_total:  # INCRBY 0 reads what the other workers added
             pending.setdefault(key_id, 0)
