@@ -204,12 +204,17 @@ async def main(args: argparse.Namespace) -> None:
             async with session.get(f"{base}/api/metrics") as r:
                 create_metrics = await r.json()
     finally:
-        for daemon in daemons.values():
-            daemon.terminate()
-        for daemon in daemons.values():
-            daemon.wait(15)
-        await delete_topics(bench)
+        await stop_daemons(daemons, bench)
     report(args, runs, status_metrics, create_metrics)
+
+
+async def stop_daemons(daemons: dict[str, subprocess.Popen[bytes]], bench: Settings) -> None:
+    """Stop the daemons a run started, then drop its topics."""
+    for daemon in daemons.values():
+        daemon.terminate()
+    for daemon in daemons.values():
+        daemon.wait(15)
+    await delete_topics(bench)
 
 
 def cpu_table(rows: list[dict[str, Any]]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from commands._output import ExitCode
 
@@ -25,6 +25,13 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def describe(exc: Exception) -> tuple[str, int]:
+    from uoom.redact import mask_secrets
+
+    message, code = _describe(exc)
+    return mask_secrets(message), code  # an exception's message may quote a URL with its password
+
+
+def _describe(exc: Exception) -> tuple[str, int]:
     from pydantic import ValidationError
 
     from uoom.errors import UoomError
@@ -91,11 +98,14 @@ def _not_migrated(exc: Exception) -> str | None:
 
 
 def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if "://" not in url or parts.hostname is None:
+    """The URL without its user info, its secret query values masked (uoom/redact.py)."""
+    from uoom.redact import mask_url
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc, slash, path = rest.partition("/")
+    return mask_url(f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}")
 
 
 def _reason(exc: BaseException) -> str:

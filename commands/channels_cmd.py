@@ -29,17 +29,6 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return pairs
 
 
-async def _republish(conn: Any, redis: Any) -> None:
-    """Refresh the live ranking now, so the change is visible before the optimizer's next round."""
-    from dataclasses import replace
-
-    from uoom import channels, rankings
-
-    loads = await rankings.channel_loads(redis)
-    live = [replace(c, load=loads.get(c.id, 0)) for c in await channels.enabled_channels(conn)]
-    await rankings.refresh(redis, live, await rankings.get_weights(redis))
-
-
 @app.command("list")
 @command
 async def list_(
@@ -81,7 +70,7 @@ async def add(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a channel (validated before anything is written). Exit 2 if invalid or taken."""
-    from uoom import channels
+    from uoom import channels, rankings
 
     values = {"name": name, "kind": kind, "capacity": capacity, "base_cost": base_cost, "cost_per_km": cost_per_km,
               "speed_kmh": speed_kmh, "pickup_latency_min": pickup_latency_min, "radius_km": radius_km,
@@ -89,7 +78,7 @@ async def add(
     channels.validate(values, channel_id)  # before connecting to anything
     async with current().stores() as (conn, redis):
         row = await channels.add(conn, channel_id, values)
-        await _republish(conn, redis)
+        await rankings.republish(conn, redis)
     render_one(row, COLUMNS, as_json, title=f"channel {channel_id} added")
 
 
@@ -101,7 +90,7 @@ async def set_(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Change fields of a channel (validated like `add`). Exit 2 if invalid."""
-    from uoom import channels
+    from uoom import channels, rankings
     from uoom.errors import UsageError
 
     def as_bool(value: str) -> bool:
@@ -118,7 +107,7 @@ async def set_(
             raise UsageError(f"{field}={value!r} is not a valid value") from None
     async with current().stores() as (conn, redis):
         row = await channels.update(conn, channel_id, typed)
-        await _republish(conn, redis)
+        await rankings.republish(conn, redis)
     render_one(row, COLUMNS, as_json, title=f"channel {channel_id} updated")
 
 
@@ -126,11 +115,11 @@ async def set_(
 @command
 async def disable(channel_id: str = CHANNEL_ID, as_json: bool = JSON_OPTION) -> None:
     """Stop assigning new orders to a channel (orders it holds keep it)."""
-    from uoom import channels
+    from uoom import channels, rankings
 
     async with current().stores() as (conn, redis):
         row = await channels.update(conn, channel_id, {"enabled": False})
-        await _republish(conn, redis)
+        await rankings.republish(conn, redis)
     render_one(row, COLUMNS, as_json, title=f"channel {channel_id} disabled")
 
 
@@ -145,7 +134,7 @@ async def rank(
     from uoom import rankings
 
     async with current().stores() as (conn, redis):
-        await _republish(conn, redis)
+        await rankings.republish(conn, redis)
         rows = await rankings.ranking(redis, top or -1)
     columns = ("channelId", "score", "cost", "latency", "quality", "capacity")
     render(rows, columns, as_json, title="composite ranking (higher is better)", headers={"channelId": "channel"})
@@ -185,8 +174,7 @@ async def weights_set(
     except ValueError as exc:
         raise UsageError(f"bad weights: {exc}") from None
     async with current().stores() as (conn, redis):
-        weights = asdict(await rankings.set_weights(redis, raw))
-        await _republish(conn, redis)
+        weights = asdict(await rankings.apply_weights(conn, redis, raw))  # the dashboard's modal calls it too
     render_one(weights, list(weights), as_json, title="weights set")
     if not as_json:
         err.print("the optimizer uses them from its next solve")

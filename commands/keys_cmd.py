@@ -51,9 +51,10 @@ def _minute(value: object) -> str:
 async def revoke(
     name: str = typer.Argument(..., help="The key's name."), yes: bool = YES_OPTION, as_json: bool = JSON_OPTION
 ) -> None:
-    """Revoke a key; the API refuses it within a second (403). For good: a revoked key cannot be
-    restored. Names the key (prefix, created, last used) and asks first (--yes to skip, required
-    without a terminal: exit 2 otherwise)."""
+    """Revoke a key; every API process refuses it at once (403: announced through Redis; within a
+    second by the API's key cache if Redis is down). For good: a revoked key cannot be restored.
+    Names the key (prefix, created, last used) and asks first (--yes to skip, required without a
+    terminal: exit 2 otherwise)."""
     from uoom import apikeys
 
     async with current().postgres() as conn:
@@ -64,11 +65,27 @@ async def revoke(
                 f"revoke key '{name}'",
                 yes,
                 losses=[f"key '{name}' ({key['prefix']}…), created {_minute(key['created_at'])}, {used}: "
-                        "clients using it get 403 within a second; a revoked key cannot be restored"],
+                        "clients using it get 403 at once; a revoked key cannot be restored"],
                 again=f"uoom keys revoke {shlex.quote(name)}",
             )  # fmt: skip
-        await apikeys.revoke(conn, name)
+        digest = await apikeys.revoke(conn, name)
+    await _announce(digest)
     if as_json:
         emit_json({"revoked": name})
     else:
         err.print(f"key '{name}' revoked")
+
+
+async def _announce(digest: str) -> None:
+    """Revoked in PostgreSQL already; Redis only makes it immediate, so its outage is a warning."""
+    from redis.exceptions import RedisError
+
+    from uoom import apikeys
+    from uoom.errors import UoomError
+
+    try:
+        async with current().redis() as redis:
+            await apikeys.announce_revoked(redis, digest)
+    except (UoomError, RedisError, OSError) as exc:
+        err.print(f"warning: could not announce the revocation ({exc}); API processes refuse the key "
+                  "within a second as their key cache renews")  # fmt: skip

@@ -8,6 +8,7 @@ import typer
 from commands import (
     channels_cmd,
     config_cmd,
+    dash_cmd,
     dax_cmd,
     dlq_cmd,
     doctor_cmd,
@@ -48,6 +49,7 @@ app.add_typer(channels_cmd.app, name="channels")
 app.add_typer(dax_cmd.app, name="dax")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("metrics")(metrics_cmd.metrics)
+app.command("dash")(dash_cmd.dash)
 
 
 def _version(value: bool) -> None:

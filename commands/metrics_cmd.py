@@ -10,8 +10,8 @@ import typer
 
 from commands._context import current
 from commands._output import JSON_OPTION, ExitCode, command, emit_json, err, fail, render
+from uoom.daemon_metrics import PATHS
 
-PATHS = {"api": "/api/metrics", "optimizer": "/api/metrics", "relay": "/api/v1/metrics"}
 LATENCY = ("name", "count", "ratePerSecond", "p50", "p95", "p99", "max")
 
 
@@ -37,13 +37,13 @@ async def metrics(
     answer or a P99 is over --max-p99, 2 a usage error.
     """
     from daemons.kit.check import fetch
+    from uoom.daemon_metrics import api_key_headers, metrics_url
     from uoom.errors import UsageError
 
     if service not in PATHS:
         raise UsageError(f"unknown service {service!r}; known: {', '.join(PATHS)}")
-    base = (url or current().settings.service_urls()[service] or "").rstrip("/")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-    document, why = await fetch(service, base + PATHS[service], headers)
+    base = (url or current().settings.service_urls()[service] or "").rstrip("/")  # masked: for the messages
+    document, why = await fetch(service, metrics_url(current().settings, service, url), api_key_headers(api_key))
     if document is None:
         raise fail(why)
     latency = [{"name": name, **entry} for name, entry in (document.get("latency") or {}).items()]

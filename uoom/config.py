@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from uoom.redact import mask_url
+
+__all__ = ["Settings", "mask_url"]
 
 
 def _seed_name(name: str, *more: str) -> AliasChoices:
@@ -85,13 +88,18 @@ class Settings(BaseSettings):
 
     api_host: str = Field("127.0.0.1", description="Order API bind address")
     api_port: int = Field(3001, description="Order API port")
+    api_url: str = Field("", description="Order API base URL for its clients (default from host/port)")
     optimizer_host: str = Field("127.0.0.1", description="Optimizer bind address")
     optimizer_port: int = Field(3002, description="Optimizer port")
     optimizer_url: str = Field("", description="Optimizer base URL (default from host/port)")
     optimizer_timeout_ms: int = Field(100, ge=1, description="API -> optimizer call timeout")
     # optimizer
     optimizer_batch_window_ms: float = Field(2.0, ge=0, description="Requests this close are solved together")
-    optimizer_deadline_ms: float = Field(80.0, gt=0, description="Default solve budget (build + solve)")
+    optimizer_deadline_ms: float = Field(80.0, gt=0, description="Default deadline of a request, from its arrival")
+    optimizer_token: SecretStr = Field(SecretStr(""), description="Key of POST /optimize; empty: UOOM_HOME's")
+    optimizer_max_body_bytes: int = Field(262_144, ge=1024, description="Larger /optimize bodies get 413")
+    # at least one request of the contract's most orders (500)
+    optimizer_max_queued_orders: int = Field(2000, ge=500, description="Orders waiting for a solve; more: 503 at once")
     fallback_penalty: float = Field(25.0, ge=0, description="Objective points of leaving an order unassigned")
     dispatch_interval: float = Field(2.0, gt=0, description="Seconds between rolling re-optimizations")
     reopt_threshold: float = Field(1.0, ge=0, description="Points a move must gain to be committed")
@@ -112,6 +120,7 @@ class Settings(BaseSettings):
     relay_metrics_port: int = Field(3003, description="Relay metrics port")
     # relay
     relay_metrics_host: str = Field("127.0.0.1", description="Relay metrics bind address")
+    relay_url: str = Field("", description="Relay metrics base URL for its readers (default from host/port)")
     relay_poll_interval: float = Field(
         5.0, gt=0, description="Outbox poll period, the safety net behind LISTEN/NOTIFY (s)"
     )
@@ -136,6 +145,12 @@ class Settings(BaseSettings):
     check_timeout: float = Field(3.0, gt=0, le=60, description="Seconds one health check may take (doctor, dax health)")
     doctor_max_outbox_lag: float = Field(60.0, ge=0, description="`uoom doctor` fails when the outbox lag is over (s)")
     doctor_max_dead_letters: int = Field(0, ge=0, description="`uoom doctor` fails above this many open dead letters")
+    # the dashboard: `uoom dash`
+    dash_refresh: float = Field(1.0, ge=0.1, le=3600, description="Seconds between the dashboard's reads")
+    dash_slo_create_ms: float = Field(100.0, gt=0, description="P99 SLO of order creation (ms)")
+    dash_slo_status_ms: float = Field(5.0, gt=0, description="P99 SLO of status reads (ms)")
+    dash_slo_batch_ms: float = Field(50.0, gt=0, description="P99 SLO of batch status reads (ms)")
+    dash_slo_other_ms: float = Field(100.0, gt=0, description="P99 SLO of every other API route (ms)")
 
     @property
     def effective_dax_cluster_name(self) -> str:
@@ -147,20 +162,33 @@ class Settings(BaseSettings):
 
     def service_urls(self) -> dict[str, str | None]:
         """Every service's URL with secrets masked, for `uoom config` and scripts; None: not configured."""
-        return {
-            "postgres": mask_url(self.database_url.get_secret_value()),
-            "redis": mask_url(self.redis_url.get_secret_value()),
+        urls = {
+            "postgres": self.database_url.get_secret_value(),
+            "redis": self.redis_url.get_secret_value(),
             "kafka": self.kafka_bootstrap,
             "dynamodb": self.dynamodb_endpoint or f"aws:{self.aws_region}",
             "dax": self.dax_endpoint or None,
-            "api": f"http://{self.api_host}:{self.api_port}",
+            "api": self.effective_api_url,
             "optimizer": self.effective_optimizer_url,
-            "relay": f"http://{self.relay_metrics_host}:{self.relay_metrics_port}",
+            "relay": self.effective_relay_url,
         }
+        return {name: mask_url(url) if url else url for name, url in urls.items()}  # any URL may carry one
+
+    @property
+    def effective_api_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def effective_optimizer_url(self) -> str:
         return self.optimizer_url or f"http://{self.optimizer_host}:{self.optimizer_port}"
+
+    @property
+    def effective_relay_url(self) -> str:
+        return (self.relay_url or f"http://{self.relay_metrics_host}:{self.relay_metrics_port}").rstrip("/")
+
+    def slo_ms(self, group: str) -> float:
+        """The dashboard's P99 SLO of an API route group (create, status, batch, other)."""
+        return float(getattr(self, f"dash_slo_{group}_ms"))
 
     def masked(self) -> dict[str, object]:
         """All settings as plain JSON values, secrets masked."""
@@ -169,23 +197,14 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 raw = value.get_secret_value()
-                value = mask_url(raw) if "://" in raw else "********"
+                value = mask_url(raw) if "://" in raw else "********" if raw else ""  # empty: not set
+            elif isinstance(value, str):  # an endpoint's URL may carry a password too
+                value = mask_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
         out["urls"] = self.service_urls()
         return out
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a URL, keep the rest readable."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:********@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def env_name(field: str, environ: Mapping[str, str] | None = None) -> str:

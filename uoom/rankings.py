@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 
+from uoom import channels
 from uoom.domain.channels import CRITERIA, Channel, Weights
 from uoom.stores import redis_keys
 
@@ -86,6 +88,23 @@ async def set_weights(redis: aioredis.Redis, raw: Mapping[str, object]) -> Weigh
     return weights
 
 
+async def apply_weights(conn: asyncpg.Connection, redis: aioredis.Redis, raw: Mapping[str, object]) -> Weights:
+    """Set the operator's weights and republish the ranking with them: `uoom channels weights set`
+    and the dashboard's weights modal both come here. Raises ValueError with the reason (unknown
+    criterion, not a number, negative, all zero) before anything is written."""
+    weights = await set_weights(redis, raw)
+    await republish(conn, redis)
+    return weights
+
+
+async def republish(conn: asyncpg.Connection, redis: aioredis.Redis) -> None:
+    """Rebuild the live ranking now from the registry's enabled channels, their loads and the
+    weights, so a change is visible before the optimizer's next round."""
+    loads = await channel_loads(redis)
+    live = [replace(c, load=loads.get(c.id, 0)) for c in await channels.enabled_channels(conn)]
+    await refresh(redis, live, await get_weights(redis))
+
+
 async def channel_loads(redis: aioredis.Redis) -> dict[str, int]:
     return _loads(await redis.hgetall(redis_keys.CHANNEL_LOAD))
 
@@ -130,16 +149,42 @@ async def refresh(redis: aioredis.Redis, channels: Sequence[Channel], weights: W
 
 
 async def ranking(redis: aioredis.Redis, top: int = -1) -> list[dict[str, Any]]:
-    """The composite leaderboard, best first, with each criterion's score."""
-    composite: list[Any] = await redis.zrevrange(
-        redis_keys.RANK_COMPOSITE, 0, top - 1 if top > 0 else -1, withscores=True
-    )
+    """The composite leaderboard, best first, with each criterion's score: one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        _queue_ranking(pipe, top)
+        return _ranking_rows(*await pipe.execute())
+
+
+async def board(redis: aioredis.Redis) -> tuple[list[dict[str, Any]], dict[str, int], Weights | None]:
+    """What the dashboard shows, in one round trip: the ranking (as `ranking`), each channel's
+    load, and the weights (None when the stored ones are invalid)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(redis_keys.CHANNEL_LOAD)
+        pipe.hgetall(redis_keys.WEIGHTS)
+        _queue_ranking(pipe)
+        raw_loads, raw_weights, *ranked = await pipe.execute()
+    try:
+        weights: Weights | None = _weights(raw_weights)
+    except ValueError:
+        weights = None
+    return _ranking_rows(*ranked), _loads(raw_loads), weights
+
+
+def _queue_ranking(pipe: Any, top: int = -1) -> None:
+    """The composite's top entries, then each criterion's whole ZSET (a few dozen channels)."""
+    pipe.zrevrange(redis_keys.RANK_COMPOSITE, 0, top - 1 if top > 0 else -1, withscores=True)
+    for criterion in ZSET_OF.values():
+        pipe.zrange(redis_keys.rank_key(criterion), 0, -1, withscores=True)
+
+
+def _ranking_rows(composite: list[Any], *criteria: list[Any]) -> list[dict[str, Any]]:
+    scores = [{_text(member): value for member, value in found} for found in criteria]
     rows = []
     for raw_id, score in composite:
         channel_id = _text(raw_id)
         row: dict[str, Any] = {"channelId": channel_id, "score": round(score, 4)}
-        for criterion in ZSET_OF.values():
-            value = await redis.zscore(redis_keys.rank_key(criterion), channel_id)
+        for criterion, by_channel in zip(ZSET_OF.values(), scores, strict=True):
+            value = by_channel.get(channel_id)
             row[criterion] = None if value is None else round(value, 4)
         rows.append(row)
     return rows

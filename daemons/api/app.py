@@ -62,10 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stack.push_async_callback(cache_updater.stop)
         live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
         await live.listen(stack)
-        assigner = Assigner(settings, live, http)
-        app.state.resources = Resources(
-            settings, pool, redis, dynamodb, reads, assigner, Authorizer(pool, limiter, metrics.registry), metrics,
-        )  # fmt: skip
+        assigner = Assigner(settings, live, http, _optimizer_token(settings))
+        auth = Authorizer(pool, limiter, metrics.registry)
+        await auth.start()  # hears `uoom keys revoke` at once
+        stack.push_async_callback(auth.close)
+        app.state.resources = Resources(settings, pool, redis, dynamodb, reads, assigner, auth, metrics)
         if settings.dax_endpoint:
             dax = dependencies.track("dax")
             if reads.dax is None:
@@ -89,6 +90,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.add_middleware(TimingAndLimits, metrics=metrics, max_body_bytes=settings.api_max_body_bytes)
     return app
+
+
+def _optimizer_token(settings: Settings) -> str:
+    """The optimizer's key; without one the optimizer refuses the API, and orders take the
+    fallback channels (as when it is down), which the metrics show."""
+    from uoom.errors import UoomError
+    from uoom.tokens import optimizer_token
+
+    try:
+        return optimizer_token(settings)
+    except UoomError as exc:
+        log.warning("%s; orders get fallback channels meanwhile", exc)
+        return ""
 
 
 def _dax(settings: Settings) -> Any:

@@ -37,8 +37,10 @@ class Choice:
 
 
 class Assigner:
-    def __init__(self, settings: Settings, live: LiveChannels, http: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: Settings, live: LiveChannels, http: aiohttp.ClientSession, token: str = "") -> None:
+        """`token`: the optimizer's key (uoom/tokens.py); without one the optimizer refuses (401)."""
         self.settings, self.live, self.http = settings, live, http
+        self.headers = {**JSON, "Authorization": f"Bearer {token}"} if token else JSON
         self.breakers = AsyncCircuitBreakerFactory(
             default_threshold=settings.breaker_failure_threshold,
             default_ttl=settings.breaker_recovery_seconds,
@@ -75,7 +77,10 @@ class Assigner:
             return None
         breaker = await self.breakers.get_breaker("optimizer")
         try:
-            async with breaker, self.http.post(self.url, data=body, headers=JSON, timeout=self.timeout) as response:
+            async with (
+                breaker,  # entered first: an open breaker starts no request
+                self.http.post(self.url, data=body, headers=self.headers, timeout=self.timeout) as response,
+            ):
                 response.raise_for_status()
                 answer = OptimizeResponse.model_validate_json(await response.read())
         except OpenedState:

@@ -58,7 +58,8 @@ async def _document(request: Request) -> dict[str, Any]:
     problems = ["optimizer: circuit breaker open (orders get fallback channels)"] * (
         res.assigner.breaker_state == "opened"
     )
-    section = api_section(res.reads, res.assigner, res.auth.limiter, res.auth.limited)
+    section = api_section(res.reads, res.assigner, res.auth.limiter, res.auth.limited,
+                          res.metrics.responses_by_route())  # fmt: skip
     return await health_document(res.metrics.kit, request.app.state.dependencies, section, problems=problems)
 
 

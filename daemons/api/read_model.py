@@ -242,3 +242,17 @@ class CachedReadModel:
                 self.backfill(snapshot)
         not_found = [uuid.UUID(k) for k in wanted if k not in found]
         return [found[k] for k in wanted if k in found], not_found
+
+    async def listed(self, items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+        """The snapshots of a query's items, in their order. An expired item (past its TTL, not yet
+        deleted) is read from PostgreSQL and refreshed, as a missing one is by the other reads."""
+        snapshots = [readmodel.from_item(item) for item in items]
+        expired = [uuid.UUID(item["orderId"]["S"]) for item, s in zip(items, snapshots, strict=True) if s is None]
+        fresh: dict[str, dict[str, Any]] = {}
+        if expired:
+            for order in await orders.fetch_many(self.pool, expired):
+                fresh[str(order.id)] = snapshot = to_snapshot(order)
+                self.backfill(snapshot)
+        answered = [(s, "dynamodb") if s else (fresh.get(i["orderId"]["S"]), "postgres")
+                    for i, s in zip(items, snapshots, strict=True)]  # fmt: skip
+        return [(s, source) for s, source in answered if s is not None]

@@ -9,8 +9,9 @@ from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from daemons.api import headers
 from daemons.api.deadline import within
 from daemons.api.deps import api_key, resources
 from daemons.api.problems import Problem
@@ -19,6 +20,7 @@ from daemons.api.schemas import (
     BatchStatusResponse,
     CreateOrder,
     CustomerOrders,
+    CustomerOrdersQuery,
     OrderStatusView,
     OrderView,
     StatusChange,
@@ -31,7 +33,10 @@ T = TypeVar("T")
 router = APIRouter(prefix="/api", dependencies=[Depends(api_key)])
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Unreadable body, malformed If-Match or a cursor this API did not issue", **PROBLEM},
+    400: {
+        "description": "Unreadable body, malformed If-Match or Idempotency-Key, or a cursor this API did not issue",
+        **PROBLEM,
+    },
     401: {"description": "No or unknown API key", **PROBLEM},
     403: {"description": "Revoked API key", **PROBLEM},
     422: {"description": "Invalid request", **PROBLEM},
@@ -67,14 +72,14 @@ def _status_view(snapshot: dict[str, Any], source: str) -> dict[str, Any]:
                         413: {"description": "Body too large", **PROBLEM}})  # fmt: skip
 async def create_order(
     body: CreateOrder, request: Request, response: Response, key_id: Annotated[str, Depends(api_key)],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: headers.IdempotencyKey = "",
 ) -> Any:  # fmt: skip
     """Create an order: channel assignment, order row + outbox event in one transaction, read-model write."""
     res = resources(request)
     idempotency = None
-    if idempotency_key:
+    if (key := headers.idempotency_key(idempotency_key)) is not None:
         body_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
-        idempotency = IdempotencyKey(uuid.UUID(key_id), idempotency_key, body_hash)
+        idempotency = IdempotencyKey(uuid.UUID(key_id), key, body_hash)
     work = services.create_order(body.to_command(), PostgresUnitOfWork(res.pool), res.assigner, res.reads,
                                  idempotency, res.metrics.stage)  # fmt: skip
     snapshot = to_snapshot(await _within(request, work))
@@ -91,6 +96,13 @@ async def order_status(order_id: uuid.UUID, request: Request) -> Any:
     if snapshot is None:
         raise Problem(404, "Not found", f"no order {order_id}")
     return _status_view(snapshot, source)
+
+
+@router.api_route("/orders/status:batch", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+                  include_in_schema=False)  # fmt: skip
+async def batch_status_by_another_method() -> None:
+    """Registered before `/orders/{order_id}` (GET), which would take this path for an order id (422)."""
+    raise Problem(405, "Method Not Allowed", "Method Not Allowed", {"Allow": "POST"})
 
 
 @router.get("/orders/{order_id}", response_model=OrderView,
@@ -111,11 +123,11 @@ async def get_order(order_id: uuid.UUID, request: Request, response: Response) -
                          428: {"description": "If-Match missing", **PROBLEM}})  # fmt: skip
 async def change_status(
     order_id: uuid.UUID, change: StatusChange, request: Request, response: Response,
-    if_match: Annotated[str | None, Header(max_length=20)] = None,
+    if_match: headers.IfMatch = "",
 ) -> Any:  # fmt: skip
     """Move an order to its next state; If-Match carries the version the client saw."""
     res = resources(request)
-    work = services.change_status(order_id, change.status, _version(if_match), change.reason,
+    work = services.change_status(order_id, change.status, headers.if_match_version(if_match), change.reason,
                                   PostgresUnitOfWork(res.pool), res.reads)  # fmt: skip
     snapshot = to_snapshot(await _within(request, work))
     response.headers["ETag"] = f'"{snapshot["version"]}"'
@@ -131,12 +143,11 @@ async def batch_status(body: BatchStatusRequest, request: Request) -> Any:
 
 @router.get("/customers/{customer_id}/orders", response_model=CustomerOrders, responses=ERRORS)
 async def customer_orders(
-    customer_id: uuid.UUID, request: Request,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    customer_id: uuid.UUID, request: Request, params: Annotated[CustomerOrdersQuery, Query()],
 ) -> Any:  # fmt: skip
     """A customer's orders, newest first, from the read model's CustomerStatusIndex."""
     res = resources(request)
+    limit, cursor = params.limit, params.cursor
     query: dict[str, Any] = {
         "TableName": res.settings.dynamodb_table, "IndexName": "CustomerStatusIndex",
         "KeyConditionExpression": "customerId = :c",
@@ -146,12 +157,10 @@ async def customer_orders(
     if cursor:
         query["ExclusiveStartKey"] = _decode_cursor(cursor, customer_id)
     page = await _within(request, res.dynamodb.query(**query))
-    from uoom.stores.readmodel import from_item
-
-    snapshots = [s for s in (from_item(i) for i in page.get("Items", [])) if s]
+    listed = await _within(request, res.reads.listed(page.get("Items", [])))
     last = page.get("LastEvaluatedKey")
     return {
-        "orders": [_status_view(s, "dynamodb") for s in snapshots],
+        "orders": [_status_view(s, source) for s, source in listed],
         "nextCursor": base64.urlsafe_b64encode(orjson.dumps(last)).decode() if last else None,
     }
 
@@ -168,12 +177,3 @@ def _decode_cursor(cursor: str, customer_id: uuid.UUID) -> Any:
         return key
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise Problem(400, "Bad request", "cursor is not one this API returned for this customer") from None
-
-
-def _version(if_match: str | None) -> int:
-    if not if_match:
-        raise Problem(428, "Precondition required", "send If-Match with the order's version")
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise Problem(400, "Bad request", 'If-Match must be the order\'s version number, e.g. "3"')
-    return int(value)

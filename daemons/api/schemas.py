@@ -6,9 +6,10 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from uoom.domain import columns
 from uoom.domain import orders as domain
 from uoom.domain.orders import OrderStatus
 
@@ -35,6 +36,9 @@ class Item(Body):
     quantity: int = Field(ge=1, le=1000)
     unit_price: Money
 
+    def to_line(self) -> domain.LineItem:
+        return domain.LineItem(self.item_id, self.name, self.quantity, self.unit_price)
+
 
 class Address(Body):
     street: Text = Field(min_length=1, max_length=200)
@@ -47,15 +51,27 @@ class Address(Body):
 class CreateOrder(Body):
     customer_id: UUID
     restaurant_id: UUID
-    items: list[Item] = Field(min_length=1, max_length=100)
+    items: list[Item] = Field(
+        min_length=1,
+        max_length=100,
+        description=f"the total (quantity x unit price) is at most {columns.ORDER_TOTAL.largest}",
+    )
     delivery_address: Address
     notes: Text | None = Field(None, max_length=500)
+
+    @field_validator("items")
+    @classmethod
+    def _total_fits(cls, items: list[Item]) -> list[Item]:
+        """Each line may be in bounds and their sum not: it must fit `orders.total`."""
+        total, largest = domain.order_total(i.to_line() for i in items), columns.ORDER_TOTAL.largest
+        if total > largest:
+            raise ValueError(f"the order's total, {total}, is over the most an order can hold, {largest}")
+        return items
 
     def to_command(self) -> domain.PlaceOrder:
         a = self.delivery_address
         return domain.PlaceOrder(
-            self.customer_id, self.restaurant_id,
-            tuple(domain.LineItem(i.item_id, i.name, i.quantity, i.unit_price) for i in self.items),
+            self.customer_id, self.restaurant_id, tuple(i.to_line() for i in self.items),
             domain.Address(a.street, a.city, a.postal_code, a.latitude, a.longitude), self.notes,
         )  # fmt: skip
 
@@ -101,6 +117,13 @@ class OrderView(Body):
     created_at: str
     updated_at: str
     version: int
+
+
+class CustomerOrdersQuery(Body):
+    """The listing's query string: an unknown parameter is a 422 naming it, as in a body."""
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=2000, description="nextCursor of the previous page")
 
 
 class CustomerOrders(Body):

@@ -10,26 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
-TIMEOUT_SECONDS = 3.0
+from uoom.daemon_metrics import TIMEOUT_SECONDS, read_once
 
 
 async def fetch(name: str, url: str, headers: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, str]:
     """(the metrics document, "") from the daemon at `url`, or (None, one line saying why not)."""
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as session,
-            session.get(url, headers=headers) as response,
-        ):
-            if response.status in (401, 403):
-                return None, f"{name} at {url} wants an API key for its metrics (UOOM_API_METRICS_REQUIRE_KEY)"
-            document = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return None, f"{name} not answering at {url} ({type(exc).__name__})"
-    if not isinstance(document, dict) or "status" not in document:
-        return None, f"{name}: {url} did not answer the metrics document"
-    return document, ""
+    return await read_once(name, url, headers, TIMEOUT_SECONDS)
 
 
 async def check(name: str, url: str, detail: Callable[[dict[str, Any]], str] | None = None) -> tuple[bool, str]:

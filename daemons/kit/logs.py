@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from uoom.errors import describe
+from uoom.redact import mask_secrets
 
 __all__ = ["describe", "setup_logging"]
 
@@ -20,13 +21,21 @@ CHATTY = ("aiokafka",)  # libraries that retry by themselves and log every attem
 SILENT = logging.CRITICAL + 1
 
 
+class _MaskingFormatter(logging.Formatter):
+    """No secret in a log line: a URL's password, `password=...`, a Bearer token (uoom/redact.py),
+    also inside a traceback or a library's message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
+
+
 class _DaemonHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """stderr, one format; the chatty libraries' records (only created when debugging) are
     shown as what they are to an operator: DEBUG."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter(FORMAT))
+        self.setFormatter(_MaskingFormatter(FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.split(".", 1)[0] in CHATTY:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from daemons.kit.logs import describe
 
@@ -39,6 +40,17 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _allowed(request: Request) -> str:
+    """The methods of the path asked for. Starlette's 405 names only the first matching route's:
+    `/orders/{id}/status` has a GET and a PATCH route, and `/orders/status:batch` (POST) also
+    matches `/orders/{id}` (GET). The most specific path template (fewest parameters) is the one
+    the document lists the path under."""
+    matching = [r for r in request.app.router.routes if r.matches(request.scope)[0] != Match.NONE]
+    fewest = min((getattr(r, "path", "").count("{") for r in matching), default=0)
+    specific = [r for r in matching if getattr(r, "path", "").count("{") == fewest]
+    return ", ".join(sorted({m for r in specific for m in getattr(r, "methods", None) or ()}))
+
+
 def install(app: FastAPI, log: logging.Logger, *, unavailable: tuple[type[Exception], ...] = (),
             unavailable_detail: str = "a service this daemon needs is unavailable; retry later") -> None:  # fmt: skip
     """Problem bodies for `Problem`, invalid requests (422), HTTP errors, the `unavailable`
@@ -57,8 +69,10 @@ def install(app: FastAPI, log: logging.Logger, *, unavailable: tuple[type[Except
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail),
-                                getattr(exc, "headers", None))  # fmt: skip
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+        return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail), headers)
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s", describe(exc))

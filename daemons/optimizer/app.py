@@ -1,4 +1,5 @@
-"""The optimizer service: POST /optimize (DESIGN.md contract), metrics, health."""
+"""The optimizer service: POST /optimize (DESIGN.md contract, behind the optimizer's key), metrics
+and health (open, as the API's)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from daemons.kit import problems
 from daemons.kit.health import Dependencies
 from daemons.kit.http import metrics_router
+from daemons.kit.limits import BodyLimit
 from daemons.kit.logs import setup_logging
 from daemons.kit.metrics import health_document
 from daemons.kit.runtime import lifespan
@@ -22,6 +24,7 @@ from daemons.optimizer.ranking_publisher import RankingPublisher
 from daemons.optimizer.reoptimizer import Reoptimizer
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
+from uoom.tokens import optimizer_token
 
 log = logging.getLogger("uoom.optimizer")
 
@@ -36,9 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
         publisher = RankingPublisher(live, redis)
         await live.listen(stack, on_change=publisher.publish_now)
-        batcher = MicroBatcher(
-            live.current, settings.optimizer_batch_window_ms, settings.fallback_penalty, metrics.record
-        )
+        batcher = MicroBatcher(live.current, settings.optimizer_batch_window_ms, settings.fallback_penalty,
+                               metrics.record, settings.optimizer_max_queued_orders, metrics.shed)  # fmt: skip
         reoptimizer = Reoptimizer(settings, pool, live)
         load_tracker = LoadTracker(settings, redis, dependencies.track("kafka"))
         for part in (batcher, reoptimizer, load_tracker, publisher):
@@ -55,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="CP-SAT assignment of orders to delivery channels.",
     )
 
+    app.state.token = optimizer_token(settings).encode()  # before start-up: no key, no daemon
     problems.install(app, log)
     app.include_router(routes.router)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.optimizer_max_body_bytes)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,5 +1,13 @@
 """Micro-batching: requests that arrive within a few milliseconds are solved in ONE CP-SAT model,
-in a worker thread so the event loop keeps accepting requests meanwhile."""
+in a worker thread so the event loop keeps accepting requests meanwhile.
+
+Bounded, and no solving for nobody: at most `max_queued_orders` orders wait for a solve, and a
+request beyond that is refused at once (`QueueFull`, a quick 503) instead of queueing behind work
+that cannot finish in time. A request whose caller has hung up (its `submit` was cancelled) is
+dropped before the solve. One whose deadline passed while it waited gets no CP-SAT time either:
+the greedy rule answers it at once (status FALLBACK, as when CP-SAT runs out of time). The others
+share one model, with what is left of the shortest deadline, counted from each one's arrival.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +20,45 @@ from uoom.assignment import Assignment, Delivery, Result, solve
 from uoom.live_channels import LiveView
 
 LiveInputs = Callable[[], Awaitable[LiveView]]
+Shed = Callable[[str, int], None]  # (full | gone | late, orders): what was not given to CP-SAT
+
+
+class QueueFull(Exception):
+    """Too many orders already wait for a solve."""
 
 
 @dataclass
 class Pending:
     deliveries: list[Delivery]
     deadline_ms: float
+    arrived: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     done: asyncio.Future[tuple[list[Assignment], Result]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    def left_ms(self, now: float) -> float:
+        return self.deadline_ms - (now - self.arrived) * 1000
+
 
 class MicroBatcher(Background):
-    def __init__(
-        self, inputs: LiveInputs, window_ms: float, fallback_penalty: float, on_result: Callable[[Result, int], None]
-    ) -> None:
+    def __init__(self, inputs: LiveInputs, window_ms: float, fallback_penalty: float,
+                 on_result: Callable[[Result, int], None], max_queued_orders: int = 2000,
+                 on_shed: Shed = lambda reason, orders: None) -> None:  # fmt: skip
         self.inputs, self.window, self.penalty, self.on_result = inputs, window_ms / 1000, fallback_penalty, on_result
+        self.max_queued, self.on_shed = max_queued_orders, on_shed
+        self.queued = 0  # orders submitted and not yet taken into a solve
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
 
     async def submit(self, deliveries: list[Delivery], deadline_ms: float) -> tuple[list[Assignment], Result]:
-        """This request's assignments (in its order), and the result of the batch it was solved in."""
+        """This request's assignments (in its order), and the result of the batch it was solved in.
+        Cancelling the call (the caller went away) takes the request out of its batch."""
+        if self.queued + len(deliveries) > self.max_queued:
+            self.on_shed("full", len(deliveries))
+            raise QueueFull(f"{self.queued} orders wait for a solve (at most {self.max_queued})")
         pending = Pending(deliveries, deadline_ms)
-        await self._queue.put(pending)
-        return await pending.done
+        self.queued += len(deliveries)
+        self._queue.put_nowait(pending)
+        return await pending.done  # a cancelled caller cancels `done`, which the batch then skips
 
     async def run(self) -> None:
         while True:
@@ -43,6 +67,7 @@ class MicroBatcher(Background):
                 await asyncio.sleep(self.window)
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self.queued -= sum(len(p.deliveries) for p in batch)
             try:
                 await self._solve(batch)
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, none hangs
@@ -52,9 +77,25 @@ class MicroBatcher(Background):
 
     async def _solve(self, batch: list[Pending]) -> None:
         live = await self.inputs()
+        now = asyncio.get_running_loop().time()
+        waiting = []
+        for p in batch:
+            if p.done.done():  # cancelled: its caller hung up
+                self.on_shed("gone", len(p.deliveries))
+            else:
+                waiting.append(p)
+        late = [p for p in waiting if p.left_ms(now) <= 0]
+        for p in late:
+            self.on_shed("late", len(p.deliveries))
+        timely = [p for p in waiting if p.left_ms(now) > 0]
+        if late:  # a deadline of 0: the reduction and the greedy rule, never CP-SAT
+            await self._answer(late, live, 0.0)
+        if timely:
+            await self._answer(timely, live, min(p.left_ms(now) for p in timely))
+
+    async def _answer(self, batch: list[Pending], live: LiveView, deadline_ms: float) -> None:
         deliveries = [d for p in batch for d in p.deliveries]
-        deadline = min(p.deadline_ms for p in batch)
-        result = await asyncio.to_thread(solve, deliveries, live.channels, live.weights, deadline, self.penalty)
+        result = await asyncio.to_thread(solve, deliveries, live.channels, live.weights, deadline_ms, self.penalty)
         self.on_result(result, len(batch))
         start = 0
         for p in batch:

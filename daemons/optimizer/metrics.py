@@ -1,5 +1,6 @@
 """The optimizer's numbers, through the daemon kit: solve time (build + solve, wall clock),
-batch sizes, statuses, the fallback share, and what the re-optimizer and the load tracker did."""
+batch sizes, statuses, the fallback share, the orders given no CP-SAT time (and why), and what the
+re-optimizer and the load tracker did."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 SOLVE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 250)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+SHED_REASONS = ("full", "gone", "late")
 
 
 class OptimizerMetrics:
@@ -27,6 +29,10 @@ class OptimizerMetrics:
         self.status = m.counter("optimizer_solves", "Solves by status", ("status",))
         self.assigned = m.counter("optimizer_orders", "Orders answered by a solve (a channel or the fallback)")
         self.fallbacks = m.counter("optimizer_fallback_orders", "Orders left to the fallback")
+        self.shed_orders = m.counter("optimizer_shed_orders", "Orders given no CP-SAT time: queue full (503), "
+                                     "caller gone, deadline passed while waiting (greedy)", ("reason",))  # fmt: skip
+        for reason in SHED_REASONS:
+            self.shed_orders.labels(reason)
         m.gauge("optimizer_fallback_ratio", "Share of assigned orders left to the fallback",
                 reads=lambda: self.fallback_rate() or 0.0)  # fmt: skip
         self._rounds: Reoptimizer | None = None
@@ -41,6 +47,11 @@ class OptimizerMetrics:
         self.status.labels(result.status).inc()
         self.assigned.inc(size)
         self.fallbacks.inc(sum(1 for a in result.assignments if a.fallback))
+
+    def shed(self, reason: str, orders: int) -> None:
+        """Orders of a request refused (queue full), dropped (caller gone), or answered by the
+        greedy rule without CP-SAT (its deadline passed while it waited)."""
+        self.shed_orders.labels(reason).inc(orders)
 
     def watch(self, reoptimizer: Reoptimizer, load_tracker: LoadTracker) -> None:
         """Expose the re-optimizer's and the load tracker's own counts (once they exist)."""
@@ -65,6 +76,7 @@ class OptimizerMetrics:
             "assigned": total(self.assigned),
             "fallbacks": total(self.fallbacks),
             "fallbackRate": self.fallback_rate(),
+            "shed": by_label(self.shed_orders),
             "reassignments": rounds.reassigned if rounds else 0,
             "reoptimizationRounds": rounds.rounds if rounds else 0,
             "lastRoundMs": rounds.last_round_ms if rounds else None,

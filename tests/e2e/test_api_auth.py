@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import ApiProcess, create_key, poll, run_api
+from tests.e2e.conftest import REPO, ApiProcess, create_key, poll, run_api
 from tests.e2e.test_api_orders import create, is_problem
 from uoom import apikeys
 from uoom.config import Settings
@@ -139,3 +141,56 @@ async def test_rate_limit_is_per_key_and_lifts_after_retry_after(limited_api: Ap
 
         again, seconds = await poll(served_again, timeout=5, interval=0.1)
         assert again and seconds <= 2.5, seconds
+
+
+async def test_uoom_keys_revoke_is_refused_by_the_running_api_at_once(api: ApiProcess, settings: Settings) -> None:
+    name, key = await create_key(settings, "revoke-cli")
+    async with api.client(key) as c:
+        url = f"/api/orders/{uuid.uuid4()}/status"
+        assert (await c.get(url)).status_code == 404  # known, and cached, in the API process
+        revoked = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "commands", "keys", "revoke", name, "--yes"],
+            capture_output=True, text=True, env=api.env, cwd=REPO,
+        )  # fmt: skip
+        assert revoked.returncode == 0, revoked.stderr
+        started = time.monotonic()
+        response = await c.get(url)
+        assert response.status_code == 403, "refused only once the key cache renews, not at once"
+        assert time.monotonic() - started < 0.5
+
+
+RATE_LIMIT_ACROSS_WORKERS = 20
+
+
+@pytest.fixture(scope="module")
+def two_worker_api(demo: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    with run_api(tmp_path_factory.mktemp("two-workers"), "two-workers", UOOM_API_WORKERS="2",
+                 UOOM_API_RATE_LIMIT_PER_SECOND=str(RATE_LIMIT_ACROSS_WORKERS)) as api:  # fmt: skip
+        yield api
+
+
+async def test_a_burst_across_two_api_workers_admits_at_most_the_limit(
+    two_worker_api: ApiProcess, settings: Settings
+) -> None:
+    key = (await create_key(settings, "two-workers"))[1]
+    url = f"/api/orders/{uuid.uuid4()}/status"  # 404 after auth and the limit: cheap and harmless
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    async with two_worker_api.client(key, limits=limits) as c:
+        await asyncio.gather(*[c.get("/healthz") for _ in range(50)])  # 50 connections, over both workers
+        for _ in range(5):  # a burst that starts and ends in one second of the clock
+            await asyncio.sleep(1.02 - time.time() % 1)
+            started = time.time()
+            burst = await asyncio.gather(*[c.get(url) for _ in range(5 * RATE_LIMIT_ACROSS_WORKERS)])
+            seconds = time.time() - started
+            if int(time.time()) == int(started):
+                break
+        else:
+            pytest.fail("no burst fitted in one second")
+    statuses = [r.status_code for r in burst]
+    assert set(statuses) <= {404, 429}, statuses
+    served = statuses.count(404)
+    print(
+        f"a burst of {len(burst)} over two workers in {seconds:.2f} s: {served} served at {RATE_LIMIT_ACROSS_WORKERS}/s"
+    )
+    assert served <= RATE_LIMIT_ACROSS_WORKERS, f"two workers served {served} at {RATE_LIMIT_ACROSS_WORKERS}/s"
+    assert served >= RATE_LIMIT_ACROSS_WORKERS // 2, served

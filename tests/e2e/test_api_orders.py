@@ -507,6 +507,9 @@ async def test_json_metrics_count_each_route_and_the_read_sources(client: httpx.
     route = "GET /api/orders/{order_id}/status"
     counted = after["latency"][route]["total"] - before["latency"].get(route, {"total": 0})["total"]
     assert counted == 20
+    answered = {k: after["api"]["responses"][route][k] - before["api"]["responses"].get(route, {}).get(k, 0)
+                for k in ("2xx", "3xx", "4xx", "5xx")}  # fmt: skip
+    assert answered == {"2xx": 20, "3xx": 0, "4xx": 0, "5xx": 0}
     window = after["latency"][route]
     assert window["count"] >= 20 and 0 < window["p50"] <= window["p95"] <= window["p99"] <= window["max"]
     before_reads, after_reads = before["api"]["readModel"], after["api"]["readModel"]

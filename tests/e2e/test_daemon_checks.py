@@ -12,6 +12,8 @@ import httpx
 
 from tests.e2e.conftest import REPO, free_port, run_api, run_daemon
 from tests.e2e.metrics_shape import assert_metrics_document
+from uoom.config import Settings
+from uoom.tokens import optimizer_token
 
 
 def check(verb: str, port: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -36,7 +38,8 @@ def test_optimizer_check_and_its_metrics_document(demo: None, tmp_path: Path) ->
     with run_daemon(tmp_path / "optimizer.log", ["optimizer", "--port", str(port)], env, f"{url}/healthz"):
         order = {"orderId": "a", "pickup": {"latitude": 40.754, "longitude": -73.984},
                  "dropoff": {"latitude": 40.76, "longitude": -73.984}}  # fmt: skip
-        assert httpx.post(f"{url}/optimize", json={"orders": [order]}).status_code == 200
+        key = {"Authorization": f"Bearer {optimizer_token(Settings())}"}
+        assert httpx.post(f"{url}/optimize", json={"orders": [order]}, headers=key).status_code == 200
         document = httpx.get(f"{url}/api/metrics").json()
         prometheus = httpx.get(f"{url}/metrics").text
         healthy = check("optimizer", port, env)

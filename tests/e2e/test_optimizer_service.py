@@ -12,6 +12,9 @@ import pytest
 
 from tests.e2e.conftest import free_port, order_body, run_api, run_daemon
 from uoom.config import Settings
+from uoom.tokens import optimizer_token
+
+KEY = {"Authorization": f"Bearer {optimizer_token(Settings())}"}  # the key the API presents too
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def body(order_id: str, km_north: float = 1.0) -> dict[str, object]:
 
 
 async def test_optimize_answers_the_contract(optimizer: str) -> None:
-    async with httpx.AsyncClient(base_url=optimizer) as client:
+    async with httpx.AsyncClient(base_url=optimizer, headers=KEY) as client:
         response = await client.post("/optimize", json={"orders": [body("a"), body("b", 3)], "deadlineMs": 50})
     assert response.status_code == 200
     answer = response.json()
@@ -47,7 +50,7 @@ async def test_optimize_answers_the_contract(optimizer: str) -> None:
 
 
 async def test_an_order_out_of_every_radius_is_an_explicit_fallback(optimizer: str) -> None:
-    async with httpx.AsyncClient(base_url=optimizer) as client:
+    async with httpx.AsyncClient(base_url=optimizer, headers=KEY) as client:
         answer = (await client.post("/optimize", json={"orders": [body("far", 40)]})).json()
     assert answer["assignments"] == [{"orderId": "far", "channelId": None, "cost": 25.0, "etaSeconds": None}]
 
@@ -61,7 +64,7 @@ async def test_an_order_out_of_every_radius_is_an_explicit_fallback(optimizer: s
     ],
 )
 async def test_bad_requests_are_422_problems_naming_the_field(optimizer: str, payload: dict, field: str) -> None:
-    async with httpx.AsyncClient(base_url=optimizer) as client:
+    async with httpx.AsyncClient(base_url=optimizer, headers=KEY) as client:
         response = await client.post("/optimize", json=payload)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -69,7 +72,7 @@ async def test_bad_requests_are_422_problems_naming_the_field(optimizer: str, pa
 
 
 async def test_concurrent_requests_are_merged_into_one_solve(optimizer: str) -> None:
-    async with httpx.AsyncClient(base_url=optimizer) as client:
+    async with httpx.AsyncClient(base_url=optimizer, headers=KEY) as client:
         before = (await client.get("/api/metrics")).json()["optimizer"]["batchOrders"]["count"]
         answers = await asyncio.gather(*(client.post("/optimize", json={"orders": [body(f"c{i}")]}) for i in range(8)))
         assert all(a.status_code == 200 for a in answers)

@@ -99,6 +99,7 @@ class FakeOptimizer:
 
     def post(self, url: str, *, data: str, headers: dict[str, str], timeout: object) -> FakeResponse:
         self.sent.append(orjson.loads(data))
+        self.headers = headers
         return FakeResponse(self.answer)
 
 
@@ -163,3 +164,21 @@ async def test_a_fallback_answer_of_the_optimizer_is_not_taken() -> None:
               "status": "FALLBACK", "solveMs": 80.0}  # fmt: skip
     choice = await choose(assigner(FakeRedis({redis_keys.WEIGHTS: COST_ONLY}), FakeOptimizer(answer)))
     assert (choice.channel_id, choice.source) == ("cheap-slow", "greedy")
+
+
+async def test_the_optimizers_key_is_sent_and_an_answer_beyond_the_columns_is_not_taken() -> None:
+    """A cost or an ETA that would overflow `orders.delivery_cost` / `orders.eta_seconds` is not an
+    answer to store: the order takes a fallback channel instead of failing its transaction."""
+    from uoom.domain import columns
+
+    for cost, eta in ((float(columns.DELIVERY_COST.largest) * 10, 600), (6.0, columns.ETA_SECONDS.largest + 1)):
+        answer = {"assignments": [{"orderId": "o1", "channelId": "dear-fast", "cost": cost, "etaSeconds": eta}],
+                  "status": "OPTIMAL", "solveMs": 1.0}  # fmt: skip
+        optimizer = FakeOptimizer(answer)
+        live = LiveChannels(FakePool(ROWS), FakeRedis())
+        choice = await choose(Assigner(Settings(default_channel_id=""), live, optimizer, token="k3y"))  # type: ignore[arg-type]
+        assert optimizer.headers["Authorization"] == "Bearer k3y"
+        assert choice.source == "greedy", (cost, eta)
+    fine = {"assignments": [{"orderId": "o1", "channelId": "dear-fast", "cost": 6.0, "etaSeconds": 600}],
+            "status": "OPTIMAL", "solveMs": 1.0}  # fmt: skip
+    assert (await choose(assigner(FakeRedis(), FakeOptimizer(fine)))).source == "optimizer"

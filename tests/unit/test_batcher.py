@@ -52,3 +52,38 @@ async def test_a_failing_solve_fails_every_waiting_request_instead_of_hanging() 
     finally:
         await batcher.stop()
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def _live() -> LiveView:
+    return LiveView(tuple(CHANNELS), Weights(), (), redis_ok=True)
+
+
+async def test_a_full_queue_refuses_at_once_a_gone_request_is_dropped_and_a_late_one_gets_no_cp_sat() -> None:
+    from daemons.optimizer.batcher import QueueFull
+
+    solves: list[tuple[list[str], str]] = []
+    shed: list[tuple[str, int]] = []
+    batcher = MicroBatcher(_live, window_ms=100, fallback_penalty=25.0,
+                           on_result=lambda r, n: solves.append(([a.order_id for a in r.assignments], r.status)),
+                           max_queued_orders=3, on_shed=lambda reason, n: shed.append((reason, n)))  # fmt: skip
+    batcher.start()
+    try:
+        kept = asyncio.create_task(batcher.submit([order(0)], 5000))
+        gone = asyncio.create_task(batcher.submit([order(1)], 5000))
+        late = asyncio.create_task(batcher.submit([order(2)], 50))  # its deadline passes in the window
+        await asyncio.sleep(0.01)
+        try:
+            await batcher.submit([order(3)], 5000)
+            raise AssertionError("a fourth order fitted a queue of three")
+        except QueueFull:
+            pass
+        gone.cancel()  # its caller hung up
+        (mine, _), (late_mine, late_result) = await kept, await late
+    finally:
+        await batcher.stop()
+    assert [a.order_id for a in mine] == ["o0"] and [a.order_id for a in late_mine] == ["o2"]
+    # the late one alone, with no time (reduction and greedy only); nothing for the gone one
+    assert solves[0] == (["o2"], late_result.status) and late_result.status in ("OPTIMAL", "FALLBACK")
+    assert [ids for ids, _ in solves] == [["o2"], ["o0"]]
+    assert sorted(shed) == [("full", 1), ("gone", 1), ("late", 1)]
+    assert batcher.queued == 0

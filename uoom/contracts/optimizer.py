@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from uoom.assignment.model import Assignment, Delivery, Status
+from uoom.contracts.numbers import JsonNumber, Real
+from uoom.domain import columns
 
 MAX_ORDERS = 500
 MAX_DEADLINE_MS = 5000
@@ -23,6 +25,7 @@ MAX_READY_AT_S = 86400
 Dollars = Annotated[
     Decimal, PlainSerializer(float, return_type=float, when_used="json"), WithJsonSchema({"type": "number"})
 ]
+RequestDollars = Annotated[Dollars, JsonNumber]  # what the optimizer accepts: a number, not "3" or true
 
 
 class _Request(BaseModel):
@@ -38,8 +41,8 @@ class _Response(BaseModel):
 
 
 class Point(_Request):
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    latitude: Real = Field(ge=-90, le=90)
+    longitude: Real = Field(ge=-180, le=180)
 
     @classmethod
     def of(cls, lat_lon: tuple[float, float]) -> Point:
@@ -54,15 +57,16 @@ class OptimizeOrder(_Request):
     order_id: str = Field(alias="orderId", min_length=1, max_length=100)
     pickup: Point
     dropoff: Point
-    value: Dollars = Field(
-        Decimal(0), ge=0, description="the order's total, dollars", json_schema_extra={"minimum": 0, "default": 0}
-    )
-    ready_at: float | None = Field(None, alias="readyAt", ge=0, le=MAX_READY_AT_S, description="seconds from now")
+    value: RequestDollars = Field(
+        Decimal(0), ge=0, le=columns.ORDER_TOTAL.largest, description="the order's total, dollars",
+        json_schema_extra={"minimum": 0, "maximum": float(columns.ORDER_TOTAL.largest), "default": 0},
+    )  # fmt: skip
+    ready_at: Real | None = Field(None, alias="readyAt", ge=0, le=MAX_READY_AT_S, description="seconds from now")
 
 
 class OptimizeRequest(_Request):
     orders: Annotated[list[OptimizeOrder], Field(min_length=1, max_length=MAX_ORDERS)]
-    deadline_ms: float | None = Field(None, alias="deadlineMs", gt=0, le=MAX_DEADLINE_MS)
+    deadline_ms: Real | None = Field(None, alias="deadlineMs", gt=0, le=MAX_DEADLINE_MS)
 
     def deliveries(self) -> list[Delivery]:
         return [
@@ -71,12 +75,13 @@ class OptimizeRequest(_Request):
 
 
 class OptimizedAssignment(_Response):
-    """One order's channel; `channel_id` None is the explicit fallback, whose cost is the penalty."""
+    """One order's channel; `channel_id` None is the explicit fallback, whose cost is the penalty.
+    Bounded by the columns the API stores them in: an answer beyond them is not one to act on."""
 
     order_id: str = Field(alias="orderId")
     channel_id: str | None = Field(alias="channelId")
-    cost: Dollars = Field(description="dollars, to the cent")
-    eta_seconds: int | None = Field(alias="etaSeconds")
+    cost: Dollars = Field(description="dollars, to the cent", ge=0, le=columns.DELIVERY_COST.largest)
+    eta_seconds: int | None = Field(alias="etaSeconds", ge=0, le=columns.ETA_SECONDS.largest)
 
 
 class OptimizeResponse(_Response):

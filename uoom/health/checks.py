@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from uoom.config import Settings, env_name
+from uoom.redact import mask_secrets
 
 T = TypeVar("T")
 
@@ -97,5 +98,6 @@ def start_or_check(settings: Settings, field: str) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """`Type: first line`, without a secret the message may quote (a URL's password)."""
+    text = mask_secrets(str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

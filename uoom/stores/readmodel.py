@@ -1,5 +1,10 @@
 """The DynamoDB status table (read side). Writes are conditional on `version`, so an older
-snapshot never replaces a newer one, whoever writes it (API write-through or relay projector)."""
+snapshot never replaces a newer one, whoever writes it (API write-through or relay projector).
+
+An item past its TTL is missing, whatever it holds: DynamoDB deletes expired items only within
+days, so reads skip them (`from_item`) and a write replaces them whatever their version; without
+that, an expired item of the current version refused every refresh and every read of the order
+went to PostgreSQL until DynamoDB got round to deleting it."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from uoom.config import Settings
 
-NEWER_ONLY = "attribute_not_exists(orderId) OR version < :v"
+NEWER_ONLY = "attribute_not_exists(orderId) OR version < :v OR #ttl <= :now"
 
 
 def to_item(snapshot: dict[str, Any], ttl_hours: int, now: float | None = None) -> dict[str, Any]:
@@ -35,20 +40,23 @@ def orderjson(snapshot: dict[str, Any]) -> str:
 
 def from_item(item: dict[str, Any], now: float | None = None) -> dict[str, Any] | None:
     """Item -> order snapshot; None when the item is past its TTL (expiry is never prompt)."""
-    if int(item["ttl"]["N"]) <= (now or time.time()):
+    if int(item["ttl"]["N"]) <= (time.time() if now is None else now):
         return None
     snapshot: dict[str, Any] = orjson.loads(item["order"]["S"])
     return snapshot
 
 
 async def put_if_newer(client: Any, settings: Settings, snapshot: dict[str, Any]) -> bool:
-    """Write the snapshot unless the table holds the same or a newer version. True if written."""
+    """Write the snapshot unless the table holds the same or a newer version that has not
+    expired. True if written."""
+    now = time.time()
     try:
         await client.put_item(
             TableName=settings.dynamodb_table,
-            Item=to_item(snapshot, settings.order_cache_ttl_hours),
+            Item=to_item(snapshot, settings.order_cache_ttl_hours, now),
             ConditionExpression=NEWER_ONLY,
-            ExpressionAttributeValues={":v": {"N": str(snapshot["version"])}},
+            ExpressionAttributeNames={"#ttl": "ttl"},  # TTL is a reserved word
+            ExpressionAttributeValues={":v": {"N": str(snapshot["version"])}, ":now": {"N": str(int(now))}},
         )
         return True
     except ClientError as exc:

@@ -11,6 +11,8 @@ ORDER_SLOT = PREFIX + "order:channel"  # HASH order id -> the channel whose slot
 # STRING per order: its version the load last applied, kept a week (the outbox's retention) after
 # the last event, so a late, older event cannot move or re-take its slot (rankings.move_load)
 LOAD_VERSION_TTL_SECONDS = 7 * 24 * 3600
+# ZSET key hash -> when revoked, the last day's; and the pub/sub channel that announces each one
+REVOKED_API_KEYS = PREFIX + "apikeys:revoked"
 
 
 def order_load_version(order_id: str) -> str:

@@ -1,0 +1,2 @@
+"""The dashboard's screens over the panels: help, the weights modal, the dead letters and their
+confirmation."""

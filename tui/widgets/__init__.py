@@ -1,0 +1,1 @@
+"""The dashboard's panels: each draws its part of a `Snapshot` (tui/model.py)."""

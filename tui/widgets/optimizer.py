@@ -1,0 +1,61 @@
+"""`#optimizer`: the solver's P99, orders per solve, how solves ended, the API's fallback share
+and breaker, and the rolling re-optimisation's moves per minute."""
+
+from __future__ import annotations
+
+from tui.model import OptimizerView, Snapshot
+from tui.widgets import format
+from tui.widgets.tables import Board, Col, Tones, cell
+
+ROWS = (
+    ("solve", "solve p99"),
+    ("batch", "batch"),  # orders per solve, p50 / p99
+    ("mix", "opt/fea/fb"),  # share of solves OPTIMAL / FEASIBLE, of orders FALLBACK
+    ("fallback", "fallback"),
+    ("breaker", "breaker"),
+    ("reassign", "reassign"),
+)
+MIX = ("OPTIMAL", "FEASIBLE", "FALLBACK")
+FALLBACK_WARN = 0.05
+VALUE_WIDTH = 18  # on a wide panel the values stay near their names
+
+
+class OptimizerTable(Board):
+    COLUMNS = (Col("name", "", 11, right=False), Col("value", ""))
+
+    def __init__(self) -> None:
+        super().__init__(id="optimizer", rows=ROWS)
+        self.show_header = False
+
+    def show(self, snapshot: Snapshot) -> None:
+        tones = Tones(self)
+        self.fill_width(most=VALUE_WIDTH)
+        opt = snapshot.optimizer
+        fallback_style = tones.warn if (opt.api_fallback_rate or 0) >= FALLBACK_WARN else None
+        breaker_style = {"opened": tones.breach, "half-opened": tones.warn}.get(opt.breaker or "")
+        values = {
+            "solve": cell(format.num(opt.solve_p99_ms, "ms")),
+            "batch": cell(batch(opt)),
+            "mix": cell(mix(opt)),
+            "fallback": cell(format.share(opt.api_fallback_rate), fallback_style),
+            "breaker": cell(opt.breaker or format.NONE, breaker_style),
+            "reassign": cell(format.num(opt.reassignments_per_minute, "/min")),
+        }
+        for key, value in values.items():
+            self.put(key, {"value": value})
+
+
+def mix(opt: OptimizerView) -> str:
+    """'97/2/1 %': OPTIMAL/FEASIBLE/FALLBACK, then '+4 other' for any other status (UNKNOWN, ...)."""
+    if not opt.status_mix:
+        return format.NONE
+    text = "/".join(f"{opt.status_mix.get(name, 0.0) * 100:.0f}" for name in MIX) + " %"
+    other = sum(v for k, v in opt.status_mix.items() if k not in MIX)
+    return f"{text} +{other * 100:.0f} other" if other >= 0.005 else text
+
+
+def batch(opt: OptimizerView) -> str:
+    """Orders per solve, '1 / 4 orders' (P50 / P99)."""
+    if opt.batch_orders_p50 is None and opt.batch_orders_p99 is None:
+        return format.NONE
+    return f"{format.plain(opt.batch_orders_p50)} / {format.plain(opt.batch_orders_p99)} orders"
