@@ -15,7 +15,7 @@ def optimizer(
     port: int = typer.Option(None, "--port", help="Port (default UOOM_OPTIMIZER_PORT, 3002)."),
     check: bool = CHECK_OPTION,
 ) -> None:
-    """Run the optimizer: CP-SAT channel assignment.
+    """Run the optimizer: channel assignment by exact min-cost flow.
 
     POST /optimize (micro-batched), the live rankings, rolling re-optimization.
     Exit codes: 0 stopped cleanly / healthy, 1 failed / unhealthy, 2 usage error.

@@ -1,1 +1,1 @@
-"""The optimizer daemon: CP-SAT channel assignment over HTTP, live rankings, re-optimization."""
+"""The optimizer daemon: channel assignment (exact min-cost flow) over HTTP, live rankings, re-optimization."""

@@ -1,11 +1,11 @@
-"""Micro-batching: requests that arrive within a few milliseconds are solved in ONE CP-SAT model,
+"""Micro-batching: requests that arrive within a few milliseconds are solved in ONE assignment model (min-cost flow),
 in a worker thread so the event loop keeps accepting requests meanwhile.
 
 Bounded, and no solving for nobody: at most `max_queued_orders` orders wait for a solve, and a
 request beyond that is refused at once (`QueueFull`, a quick 503) instead of queueing behind work
 that cannot finish in time. A request whose caller has hung up (its `submit` was cancelled) is
-dropped before the solve. One whose deadline passed while it waited gets no CP-SAT time either:
-the greedy rule answers it at once (status FALLBACK, as when CP-SAT runs out of time). The others
+dropped before the solve. One whose deadline passed while it waited gets no solver time either:
+the greedy rule answers it at once (status FALLBACK, as when the solver runs out of time). The others
 share one model, with what is left of the shortest deadline, counted from each one's arrival.
 """
 
@@ -20,7 +20,7 @@ from uoom.assignment import Assignment, Delivery, Result, solve
 from uoom.live_channels import LiveView
 
 LiveInputs = Callable[[], Awaitable[LiveView]]
-Shed = Callable[[str, int], None]  # (full | gone | late, orders): what was not given to CP-SAT
+Shed = Callable[[str, int], None]  # (full | gone | late, orders): what was not given to the solver
 
 
 class QueueFull(Exception):
@@ -88,7 +88,7 @@ class MicroBatcher(Background):
         for p in late:
             self.on_shed("late", len(p.deliveries))
         timely = [p for p in waiting if p.left_ms(now) > 0]
-        if late:  # a deadline of 0: the reduction and the greedy rule, never CP-SAT
+        if late:  # a deadline of 0: the reduction and the greedy rule, never the solver
             await self._answer(late, live, 0.0)
         if timely:
             await self._answer(timely, live, min(p.left_ms(now) for p in timely))

@@ -1,5 +1,5 @@
 """The optimizer's numbers, through the daemon kit: solve time (build + solve, wall clock),
-batch sizes, statuses, the fallback share, the orders given no CP-SAT time (and why), and what the
+batch sizes, statuses, the fallback share, the orders given no solver time (and why), and what the
 re-optimizer and the load tracker did."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class OptimizerMetrics:
         self.status = m.counter("optimizer_solves", "Solves by status", ("status",))
         self.assigned = m.counter("optimizer_orders", "Orders answered by a solve (a channel or the fallback)")
         self.fallbacks = m.counter("optimizer_fallback_orders", "Orders left to the fallback")
-        self.shed_orders = m.counter("optimizer_shed_orders", "Orders given no CP-SAT time: queue full (503), "
+        self.shed_orders = m.counter("optimizer_shed_orders", "Orders given no solver time: queue full (503), "
                                      "caller gone, deadline passed while waiting (greedy)", ("reason",))  # fmt: skip
         for reason in SHED_REASONS:
             self.shed_orders.labels(reason)
@@ -50,7 +50,7 @@ class OptimizerMetrics:
 
     def shed(self, reason: str, orders: int) -> None:
         """Orders of a request refused (queue full), dropped (caller gone), or answered by the
-        greedy rule without CP-SAT (its deadline passed while it waited)."""
+        greedy rule without the solver (its deadline passed while it waited)."""
         self.shed_orders.labels(reason).inc(orders)
 
     def watch(self, reoptimizer: Reoptimizer, load_tracker: LoadTracker) -> None:

@@ -2,7 +2,7 @@
 
 Only for a caller presenting the optimizer's key (uoom/tokens.py); the body is bounded (413, in
 the app's middleware) and so is the queue (503 at once when full); a caller that hangs up has
-nothing solved for it, one whose deadline passed while it waited no CP-SAT time (batcher.py).
+nothing solved for it, one whose deadline passed while it waited no solver time (batcher.py).
 """
 
 from __future__ import annotations

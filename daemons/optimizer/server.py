@@ -1,4 +1,4 @@
-"""Run the optimizer under uvicorn. One worker: CP-SAT runs in a thread; two workers were worse here."""
+"""Run the optimizer under uvicorn. One worker: the solve runs in a thread; two workers were worse here."""
 
 from __future__ import annotations
 

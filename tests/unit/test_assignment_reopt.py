@@ -163,7 +163,7 @@ def test_a_solver_crash_means_no_moves(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("solver crashed")
 
-    monkeypatch.setattr("uoom.assignment.reopt.cpsat_choice", crash)
+    monkeypatch.setattr("uoom.assignment.reopt.exact_choice", crash)
     order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("dear", 5, 20.0, load=1), channel("cheap", 5, 2.0)]
     assert reoptimize([CurrentAssignment(order, "dear")], channels) == []
@@ -172,7 +172,7 @@ def test_a_solver_crash_means_no_moves(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_solver_answer_no_better_than_staying_moves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     order = Delivery("o1", CENTER, east(2.0))
     channels = [channel("cheap", 5, 2.0, load=1), channel("dear", 5, 20.0)]
-    monkeypatch.setattr("uoom.assignment.reopt.cpsat_choice", lambda table, budget: ("FEASIBLE", [1]))
+    monkeypatch.setattr("uoom.assignment.reopt.exact_choice", lambda table: [1])
     assert reoptimize([CurrentAssignment(order, "cheap")], channels, threshold=0.0) == []
 
 

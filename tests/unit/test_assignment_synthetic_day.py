@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -12,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from bench.dispatch import day as day_module
 from uoom.assignment.geo import haversine_km
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "optimizer_bench.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 DAY: dict[str, Any] = {
     "seed": 7,
@@ -39,12 +39,23 @@ DAY: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("optimizer_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["optimizer_bench"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return day_module
+
+
+def test_the_project_holds_its_own_copy_of_the_day_with_the_new_rules() -> None:
+    day = json.loads((ROOT / "bench" / "synthetic-day.json").read_text())
+    assert day["reassignment"]["fee_share_of_base_cost"] == 0.5
+    assert day["bundling"]["max_orders"] == 2 and day["bundling"]["ready_within_minutes"] == 5
+    assert "shared" not in (ROOT / "bench" / "optimizer_bench.py").read_text()
+
+
+def test_every_order_names_its_restaurant_and_picks_up_there(bench: ModuleType) -> None:
+    orders = bench.generate(DAY)
+    by_restaurant: dict[int, set[tuple[float, float]]] = {}
+    for o in orders:
+        by_restaurant.setdefault(o.restaurant, set()).add(o.pickup)
+    assert all(len(points) == 1 for points in by_restaurant.values())
+    assert len(by_restaurant) > 1 and max(by_restaurant) < DAY["restaurants"]["count"]
 
 
 def test_orders_follow_the_hourly_shares_and_the_distance_cap(bench: ModuleType) -> None:

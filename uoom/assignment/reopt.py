@@ -1,8 +1,9 @@
 """Rolling re-optimization: re-solve the deliveries not picked up yet, keep only real gains.
 
 Every move (to another channel, or out of the fallback onto a channel) pays a switching cost of
-`threshold` points (+ 1 milli-point, so a move must beat it strictly) inside the objective, so the
-optimum moves an order only when the moves together save more than `threshold` each. Staying is
+`threshold` points (+ 1 milli-point, so a move must beat it strictly) and, away from a channel, that
+channel's fee (`fee_share` x its base cost, dollars at the cost weight) inside the objective, so the
+optimum moves an order only when its gain net of the fee is positive. Staying is
 always feasible: the current deliveries' slots are lifted off their channels' load first, and a
 channel keeps at least the slots its own orders hold. An order on a channel never moves to the
 fallback. Time is measured from now: the current channel's ETA is what remains of it
@@ -29,8 +30,8 @@ from uoom.assignment.costs import (
     objective,
     scaled,
 )
-from uoom.assignment.cpsat import cpsat_choice
 from uoom.assignment.engine import DEFAULT_DEADLINE_MS, DEFAULT_FALLBACK_PENALTY, DEFAULT_WEIGHTS, MARGIN_S
+from uoom.assignment.exact import exact_choice
 from uoom.assignment.geo import haversine_km
 from uoom.assignment.model import CurrentAssignment, Reassignment
 from uoom.domain.channels import Channel, Weights
@@ -44,11 +45,15 @@ def reoptimize(
     weights: Weights = DEFAULT_WEIGHTS,
     *,
     threshold: float = 1.0,
+    fee_share: float = 0.0,
     deadline_ms: float = DEFAULT_DEADLINE_MS,
     fallback_penalty: float = DEFAULT_FALLBACK_PENALTY,
 ) -> list[Reassignment]:
     """The moves worth making. `channels[*].load` counts the deliveries of `current` on them; a
-    delivery whose channel is unknown (e.g. disabled) is treated as being in the fallback."""
+    delivery whose channel is unknown (e.g. disabled) is treated as being in the fallback. A move away
+    from a channel pays that channel `fee_share` x its base cost (dollars, at the cost weight), so a
+    move is made only when it gains more than its fee (+ `threshold`). The caller passes only orders
+    still movable (the cut-off: their courier has not reached the restaurant)."""
     start = perf_counter()
     index = {c.id: j for j, c in enumerate(channels)}
     now_on = [index.get(a.channel_id, NO_CHANNEL) if a.channel_id else NO_CHANNEL for a in current]
@@ -58,13 +63,15 @@ def reoptimize(
     terms = channel_terms(lifted, weights)
     open_terms = [t for t in terms if lifted[t.channel].free > 0]
     switch = scaled(threshold) + 1
+    fee_points = weights.normalized().cost * fee_share
     options: list[list[tuple[int, int]]] = []
     fallback: list[int | None] = []
     distances: list[float] = []
     for a, cur in zip(current, now_on, strict=True):
         d = haversine_km(a.delivery.pickup, a.delivery.dropoff)
+        fee = scaled(fee_points * channels[cur].base_cost) if cur != NO_CHANNEL else 0
         row = [
-            (t.channel, t.cost(d, t.eta(d, a.delivery.ready_at)) + switch)
+            (t.channel, t.cost(d, t.eta(d, a.delivery.ready_at)) + switch + fee)
             for t in open_terms
             if t.channel != cur and d <= t.radius_km
         ]
@@ -80,13 +87,14 @@ def reoptimize(
         options.append(row)
         distances.append(d)
     table = CostTable(options, fallback, free, distances)
+    if deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S <= 0:
+        return []
     try:
-        budget = deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S
-        name, choice = cpsat_choice(table, budget)
+        choice = exact_choice(table)  # a pure assignment: the min-cost flow's exact optimum
     except Exception:  # re-optimization is an improvement, never a reason to fail
         log.exception("re-optimization failed on %d deliveries", len(current))
         return []
-    if choice is None or objective(table, choice) >= objective(table, now_on):
+    if objective(table, choice) >= objective(table, now_on):
         return []
     moves = []
     for i, (a, old, new) in enumerate(zip(current, now_on, choice, strict=True)):
@@ -94,7 +102,7 @@ def reoptimize(
             continue
         costs = dict(options[i])
         before = costs[old] if old != NO_CHANNEL else fallback[i] or 0  # a fallen-back order has a fallback
-        after = costs[new] - switch
+        after = costs[new] - switch  # the gain is net of the fee, before the threshold
         t, d = terms[new], distances[i]
         moves.append(
             Reassignment(
@@ -106,5 +114,5 @@ def reoptimize(
                 (before - after) / SCALE,
             )
         )
-    log.debug("re-optimization: %s, %d of %d deliveries move", name, len(moves), len(current))
+    log.debug("re-optimization: %d of %d deliveries move", len(moves), len(current))
     return moves

@@ -1,0 +1,178 @@
+"""dispatch(): the min-cost flow where the problem is a pure assignment, trips where they pay, every
+trip rule kept, the proven bound never above the exact optimum; and fees in re-optimization."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from uoom.assignment import Channel, CurrentAssignment, Delivery, Weights, reoptimize, solve
+from uoom.assignment.costs import build_cost_table, objective
+from uoom.assignment.cpsat import cpsat_choice
+from uoom.assignment.dispatch import OpenTrip, dispatch
+from uoom.assignment.trips import Bundling, TripOrder, route, trip_faults
+
+R = (40.73, -73.99)
+COST_ONLY = Weights(cost=1.0, time=0.0, quality=0.0, capacity=0.0)
+
+
+def at(north_km: float, east_km: float, origin: tuple[float, float] = R) -> tuple[float, float]:
+    lat = origin[0] + north_km / 111.32
+    return (lat, origin[1] + east_km / (111.32 * math.cos(math.radians(origin[0]))))
+
+
+def channel(cid: str, capacity: int, base: float, per_km: float = 0.5, radius: float = 6.0, load: int = 0) -> Channel:
+    return Channel(cid, cid, "partner", capacity, base, per_km, 18.0, 5.0, radius, 0.9, load)
+
+
+def random_channels(rng: random.Random, m: int) -> list[Channel]:
+    return [
+        channel(f"c{j}", rng.randint(1, 6), rng.uniform(2, 8), rng.uniform(0.4, 1.6), rng.uniform(2, 8))
+        for j in range(m)
+    ]
+
+
+def random_orders(rng: random.Random, n: int, restaurants: int) -> list[TripOrder]:
+    places = [at(rng.uniform(-3, 3), rng.uniform(-3, 3)) for _ in range(restaurants)]
+    out = []
+    for i in range(n):
+        r = rng.randrange(restaurants)
+        drop = at(rng.uniform(-3, 3), rng.uniform(-3, 3), places[r])
+        out.append(TripOrder(f"o{i}", f"r{r}", places[r], drop, rng.uniform(0, 900), rng.uniform(0, 300)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_min_cost_flow_equals_the_exact_cpsat_optimum_on_pure_assignments(seed: int) -> None:
+    rng = random.Random(seed)
+    orders = random_orders(rng, rng.randint(5, 40), 40)
+    chans = random_channels(rng, rng.randint(2, 6))
+    deliveries = [Delivery(o.order_id, o.pickup, o.dropoff, 0.0, o.ready_at) for o in orders]
+    flow = solve(deliveries, chans, Weights(), deadline_ms=10_000)
+    table = build_cost_table(deliveries, chans, Weights(), 25.0)
+    name, choice = cpsat_choice(table, 30.0)
+    assert name == "OPTIMAL" and choice is not None
+    assert flow.status == "OPTIMAL" and flow.objective == objective(table, choice)
+    plan = dispatch(orders, chans, Weights(), deadline_ms=10_000)  # no bundling: a pure assignment
+    assert plan.formulation == "flow" and plan.objective == flow.objective and plan.gap == 0.0
+
+
+def check_plan_keeps_every_rule(
+    orders: list[TripOrder], chans: list[Channel], trips: list[OpenTrip], bundling: Bundling, plan: object
+) -> None:
+    placements = plan.placements  # type: ignore[attr-defined]
+    assert [p.order_id for p in placements] == [o.order_id for o in orders]
+    by_id = {o.order_id: o for o in orders}
+    index = {c.id: c for c in chans}
+    slots: Counter[str] = Counter()
+    joined: Counter[str] = Counter()
+    for p in placements:
+        if p.channel_id is None:
+            continue
+        c, o = index[p.channel_id], by_id[p.order_id]
+        assert o.distance_km <= c.radius_km
+        if p.trip_id is not None:
+            (trip,) = [t for t in trips if t.trip_id == p.trip_id]
+            joined[p.trip_id] += 1
+            pair = (trip.order, o)
+            plan_route = route(c, pair, trip.courier_at_s)
+            assert trip.channel_id == c.id and route(c, pair[:1], trip.courier_at_s).pickup_s > 0
+            assert trip_faults(c, pair, plan_route, bundling) == []
+        elif p.partner_id is not None:
+            other = next(x for x in placements if x.order_id == p.partner_id)
+            assert other.partner_id == p.order_id and other.channel_id == p.channel_id
+            pair = (o, by_id[p.partner_id])
+            assert trip_faults(c, pair, route(c, pair, c.pickup_latency_min * 60), bundling) == []
+            if p.order_id < p.partner_id:
+                slots[c.id] += 1
+        else:
+            slots[c.id] += 1
+    assert all(slots[c.id] <= c.free for c in chans)
+    assert all(n == 1 for n in joined.values())
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_trips_keep_every_rule_and_the_priced_answer_stays_above_its_bound_and_the_optimum(seed: int) -> None:
+    rng = random.Random(seed)
+    orders = random_orders(rng, rng.randint(6, 24), rng.randint(2, 5))
+    chans = random_channels(rng, rng.randint(2, 4))
+    bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=300.0, on_time_s=2700.0)
+    earlier = random_orders(rng, 6, 3)
+    trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(-60, 400)) for k, o in enumerate(earlier)]
+    trips = [t for t in trips if t.order.distance_km <= {c.id: c for c in chans}[t.channel_id].radius_km]
+    fast = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=10_000, gap_target=1.0)
+    best = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
+    for plan in (fast, best):
+        check_plan_keeps_every_rule(orders, chans, trips, bundling, plan)
+    assert best.status == "OPTIMAL"
+    assert fast.bound <= best.objective <= fast.objective
+    assert best.objective <= dispatch(orders, chans, deadline_ms=10_000).objective  # trips never cost more
+
+
+def test_two_orders_of_one_restaurant_share_a_courier_when_it_is_cheaper() -> None:
+    bike = channel("bike", 1, 4.0)
+    a = TripOrder("a", "r", R, at(1.0, 0.0), 300.0)
+    b = TripOrder("b", "r", R, at(1.5, 0.2), 400.0)
+    plan = dispatch([a, b], [bike], COST_ONLY, bundling=Bundling(frozenset({"bike"})))
+    assert [(p.channel_id, p.partner_id) for p in plan.placements] == [("bike", "b"), ("bike", "a")]
+    trip = route(bike, [a, b], bike.pickup_latency_min * 60)
+    assert trip.deliver_s[0] < trip.deliver_s[1]  # the nearer drop-off first
+    assert sum(p.dollars for p in plan.placements) == pytest.approx(trip.dollars)
+    assert trip.dollars == pytest.approx(4.0 + 0.5 * trip.length_km)
+
+
+@pytest.mark.parametrize(
+    ("b", "why"),
+    [
+        (TripOrder("b", "other", R, at(1.5, 0.2), 400.0), "two restaurants"),
+        (TripOrder("b", "r", R, at(1.5, 0.2), 300.0 + 301), "ready too far apart"),
+        (TripOrder("b", "r", R, at(7.0, 0.0), 400.0), "outside the radius"),
+        (TripOrder("b", "r", R, at(1.5, 0.2), 400.0, age_s=2500.0), "late"),
+    ],
+)
+def test_no_trip_breaks_a_rule(b: TripOrder, why: str) -> None:
+    bike = channel("bike", 2, 4.0)
+    a = TripOrder("a", "r", R, at(1.0, 0.0), 300.0)
+    plan = dispatch([a, b], [bike], COST_ONLY, bundling=Bundling(frozenset({"bike"})))
+    assert all(p.partner_id is None for p in plan.placements), why
+
+
+def test_a_channel_that_does_not_bundle_carries_one_order() -> None:
+    car = channel("car", 2, 4.0)
+    a = TripOrder("a", "r", R, at(1.0, 0.0), 300.0)
+    b = TripOrder("b", "r", R, at(1.5, 0.2), 400.0)
+    plan = dispatch([a, b], [car], COST_ONLY, bundling=Bundling(frozenset({"bike"})))
+    assert [p.partner_id for p in plan.placements] == [None, None] and plan.formulation == "flow"
+
+
+def test_an_order_joins_an_open_trip_only_before_its_pickup() -> None:
+    bike = channel("bike", 0, 4.0)  # full: joining is the only way onto it
+    first = TripOrder("a", "r", R, at(1.0, 0.0), 200.0)
+    b = TripOrder("b", "r", R, at(1.5, 0.2), 250.0)
+    bundling = Bundling(frozenset({"bike"}))
+    plan = dispatch([b], [bike], COST_ONLY, bundling=bundling, open_trips=[OpenTrip("t1", "bike", first, 120.0)])
+    assert (plan.placements[0].trip_id, plan.placements[0].partner_id) == ("t1", "a")
+    gone = TripOrder("a", "r", R, at(1.0, 0.0), -60.0)  # ready, and its courier is there: picked up
+    plan = dispatch([b], [bike], COST_ONLY, bundling=bundling, open_trips=[OpenTrip("t1", "bike", gone, -30.0)])
+    assert plan.placements[0].channel_id is None
+
+
+def east(km: float) -> tuple[float, float]:
+    return at(0.0, km)
+
+
+@pytest.mark.parametrize(("fee_share", "moves"), [(0.0, True), (0.3, True), (0.4, False), (0.5, False)])
+def test_a_move_is_made_only_when_its_gain_net_of_the_fee_is_positive(fee_share: float, moves: bool) -> None:
+    """Staying costs $5 + 0.5/km; moving $3 + 0.5/km: a $2 gain against a fee of fee_share x $5
+    (0.4: a net gain of exactly 0, refused)."""
+    order = Delivery("o1", R, east(2.0))
+    dear, cheap = channel("dear", 5, 5.0, load=1), channel("cheap", 5, 3.0)
+    current = CurrentAssignment(order, "dear")
+    found = reoptimize([current], [dear, cheap], COST_ONLY, threshold=0.0, fee_share=fee_share)
+    assert bool(found) is moves
+    if moves:
+        assert found[0].to_channel_id == "cheap"
+        assert found[0].gain == pytest.approx(2.0 - fee_share * 5.0, abs=0.002)
