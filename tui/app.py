@@ -252,3 +252,6 @@ class DashApp(App[None]):
     @on(HealthCell.Focused)
     def _source_focused(self, event: HealthCell.Focused) -> None:
         self.query_one(ProblemsPanel).focus_source(event.source)
+        probe_soon = getattr(self.sources, "probe_soon", None)  # the real sources: a store's probe is asked at once
+        if event.just_now and probe_soon is not None:
+            probe_soon(event.name)

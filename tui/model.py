@@ -88,7 +88,7 @@ class OptimizerView:
     solve_p99_ms: float | None
     batch_orders_p50: float | None
     batch_orders_p99: float | None
-    status_mix: dict[str, float]  # share of solves by CP-SAT status, plus "FALLBACK" (orders); sums to 1
+    status_mix: dict[str, float]  # share of solves by solver status, plus "FALLBACK" (orders); sums to 1
     api_fallback_rate: float | None  # from the API: share of choices not made by the optimizer
     breaker: str | None  # the API's optimizer breaker: closed | opened | half-opened
     reassignments_per_minute: float | None

@@ -1,6 +1,7 @@
 """The dashboard's own look at Kafka, DynamoDB and DAX, so their rows mean something with no daemon
-running: one cheap request each (cluster metadata, DescribeTable, one GetItem) at most every
-`every` seconds, over a client kept open between probes; each bounded in time, never raising.
+running: one cheap request each (cluster metadata, DescribeTable, one GetItem) every `every`
+seconds (30; 10 while the service is not up, and at once when its health cell takes the focus),
+over a client kept open between probes; each bounded in time, never raising.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tui.readings import NOT_ASKED, Seen
 from uoom.config import Settings
 from uoom.errors import describe
 
-PROBE_EVERY_SECONDS = 10.0
+PROBE_EVERY_SECONDS = 30.0  # a store's state changes rarely; each probe is a request to it, and CPU on 2 cores
+RETRY_SECONDS = 10.0  # sooner while a store is not up, so its recovery shows
 DAX_PROBE_KEY = "uoom-health-probe"  # a key that need not exist: a miss is a full round trip
 
 
@@ -45,14 +47,22 @@ class Probes:
         client = dynamodb_client(self.settings, fail_fast=True)
         self._dynamodb_client = await self._stack.enter_async_context(client)
 
+    def soon(self, name: str) -> None:
+        """Ask `name` again at the next read (its health cell has the focus: the operator is looking)."""
+        self._asked.pop(name, None)
+
     async def read(self) -> dict[str, Seen]:
-        """Every service's latest reading, asking again those whose last answer is `every` old."""
+        """Every service's latest reading, asking again those whose last answer is `every` old
+        (`RETRY_SECONDS`, if shorter, when it was not up), or that nobody has asked yet."""
         now = self._clock()
-        due = [name for name in self._checks if now - self._asked.get(name, -self.every) >= self.every]
+        due = [name for name in self._checks if name not in self._asked or now - self._asked[name] >= self._wait(name)]
         for name in due:
             self._asked[name] = now
         await asyncio.gather(*(self._ask(name) for name in due))
         return dict(self.seen)
+
+    def _wait(self, name: str) -> float:
+        return self.every if self.seen[name].up else min(self.every, RETRY_SECONDS)
 
     async def _ask(self, name: str) -> None:
         started = time.perf_counter()

@@ -127,7 +127,7 @@ def store_health(name: str, own: Seen, documents: Mapping[str, Mapping[str, Any]
 
 
 def status_mix(solves: Mapping[str, float], fallbacks: float) -> dict[str, float]:
-    """Share of solves by CP-SAT status, and FALLBACK (orders left to the fallback), summing to 1;
+    """Share of solves by solver status, and FALLBACK (orders left to the fallback), summing to 1;
     empty when there was nothing."""
     whole = sum(solves.values()) + fallbacks
     if whole <= 0:

@@ -5,9 +5,11 @@
 
 Every read runs at once and is bounded by `timeout`: a source that does not answer costs that
 and is a DOWN row with its error, never an exception out of `fetch`. The clients stay open
-between fetches: one aiohttp session for the three daemons' metrics documents, one PostgreSQL
-connection (replaced after a failure, at most once per fetch), one Redis client (one pipelined
-round trip per fetch), and the probes' clients (tui/probes.py, every 10 s).
+between fetches: one aiohttp session for the three daemons' metrics documents (the API's first,
+alone, then the rest), one PostgreSQL connection (the outbox status each fetch, the channel
+registry every 30 s or when the ranking names a channel it did not; replaced after a failure, at
+most once per fetch), one Redis client (one pipelined round trip per fetch), and the probes'
+clients (tui/probes.py, every 30 s).
 
 All of it runs on an event loop of its own, in a thread: `fetch()` may be awaited from any loop
 (the app's, or a thread worker's) and `fetch_blocking()` called from any thread, and neither the
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 1.0
+API_HEAD_START_SECONDS = 0.1
+REGISTRY_EVERY_SECONDS = 30.0  # capacities change rarely; a ranked channel the registry did not name reads it at once
 
 
 class Answered(Exception):
@@ -65,6 +69,8 @@ class DashboardSources:
         self._reader = MetricsReader(timeout)
         self._probes = Probes(settings, timeout, probe_every, clock)
         self._postgres: asyncpg.Connection | None = None
+        self._capacity: dict[str, int] | None = None  # the registry's, as last read
+        self._registry_read_at = 0.0
         self._redis: aioredis.Redis | None = None
         self._loop: _LoopThread | None = None
         self._fetching: set[asyncio.Task[Snapshot]] = set()
@@ -89,6 +95,10 @@ class DashboardSources:
     def fetch_blocking(self) -> Snapshot:
         """The same, for a thread without an event loop (a Textual thread worker)."""
         return self._running().submit(self._fetch()).result()
+
+    def probe_soon(self, name: str) -> None:
+        """Probe `name` (kafka, dynamodb, dax) at the next fetch, not at its next turn: from any thread."""
+        self._running().loop.call_soon_threadsafe(self._probes.soon, name)
 
     def _running(self) -> _LoopThread:
         if self._loop is None:
@@ -139,20 +149,30 @@ class DashboardSources:
             self._fetching.discard(task)
 
     async def _read_all(self) -> Snapshot:
+        # The API's document first and alone (for at most API_HEAD_START, so a hung API still costs
+        # one timeout): building it is the API's own work, on the loop that answers its requests, so
+        # the dashboard's other reads, and the processes they wake, do not compete with it for the CPU.
+        api_read = asyncio.ensure_future(self._read_daemon("api"))
+        await asyncio.wait([api_read], timeout=API_HEAD_START_SECONDS)
         documents, (postgres, pg_seen), (redis, redis_seen), probed = await asyncio.gather(
-            self._read_daemons(),
+            self._read_daemons([name for name in DAEMONS if name != "api"]),
             self._bounded(self._read_postgres, "PostgreSQL"),
             self._bounded(self._read_redis, "Redis"),
             self._probes.read(),
         )
+        known = self._capacity
+        if redis is not None and known is not None and any(row["channelId"] not in known for row in redis.ranking):
+            self._registry_read_at = -REGISTRY_EVERY_SECONDS  # a channel the registry did not name: read it again
         seen = {"postgres": pg_seen, "redis": redis_seen, **probed}
+        documents = {"api": await api_read, **documents}
         return assemble(self.settings, self.refresh, self.trends, documents, seen, postgres, redis, self._clock())
 
-    async def _read_daemons(self) -> dict[str, tuple[dict[str, Any] | None, str]]:
-        found = await asyncio.gather(
-            *(self._reader.read(name, self._urls[name], self._headers.get(name)) for name in DAEMONS)
-        )
-        return dict(zip(DAEMONS, found, strict=True))
+    async def _read_daemon(self, name: str) -> tuple[dict[str, Any] | None, str]:
+        return await self._reader.read(name, self._urls[name], self._headers.get(name))
+
+    async def _read_daemons(self, names: list[str]) -> dict[str, tuple[dict[str, Any] | None, str]]:
+        found = await asyncio.gather(*(self._read_daemon(name) for name in names))
+        return dict(zip(names, found, strict=True))
 
     async def _bounded(self, read: Callable[[], Awaitable[tuple[T, str]]], what: str) -> tuple[T | None, Seen]:
         """(the value, up with its detail) or (None, down with why), within `timeout`."""
@@ -184,7 +204,11 @@ class DashboardSources:
         about = f"PostgreSQL {conn.get_settings().server_version.split()[0]}"
         try:
             status = await outbox.status(conn)
-            capacity = {row["id"]: row["capacity"] for row in await list_channels(conn)}
+            now = self._clock()
+            if self._capacity is None or now - self._registry_read_at >= REGISTRY_EVERY_SECONDS:
+                self._capacity = {row["id"]: row["capacity"] for row in await list_channels(conn)}
+                self._registry_read_at = now
+            capacity = self._capacity
         except BaseException as exc:
             connected = not isinstance(exc, asyncpg.PostgresConnectionError) and not conn.is_closed()
             if not (isinstance(exc, asyncpg.PostgresError) and connected):

@@ -122,6 +122,28 @@ def failing() -> Snapshot:
     )
 
 
+LONG_ID = "partner-premium-late-night-express-couriers"
+
+
+def widest() -> Snapshot:
+    """The widest value each column can show: 4- and 5-digit loads and capacities, counts in the
+    hundred thousands, latencies of minutes, every share at 100 %, a channel id longer than the panel."""
+    snap = busy()
+    ranking = list(snap.channels.ranking)
+    ranking[0] = replace(ranking[0], load=9999, capacity=9999)
+    ranking[1] = replace(ranking[1], load=584, capacity=400)
+    ranking[2] = replace(ranking[2], channel_id=LONG_ID, load=12345, capacity=99999)
+    most: dict[str, Any] = {"rate_per_second": 99_999.0, "p50": 12_345.6, "p95": 99_999.0, "p99": 123_456.0}
+    latency = [replace(row, latency=Percentiles(count=1, max=None, **most), error_rate=1.0) for row in snap.latency]
+    outbox = OutboxView(pending=123_456, lag_seconds=98_765.4, in_backoff=99_999, dead_letters_open=100_000,
+                        publish_rate=12_345.6, commit_to_ack_p99_ms=99_999.9)  # fmt: skip
+    optimizer = replace(snap.optimizer, solve_p99_ms=99_999.0, batch_orders_p50=999.0, batch_orders_p99=9999.0,
+                        status_mix={"OPTIMAL": 0.33, "FEASIBLE": 0.33, "FALLBACK": 1.0, "UNKNOWN": 0.34},
+                        api_fallback_rate=1.0, breaker="half-opened", reassignments_per_minute=99_999.0)  # fmt: skip
+    channels = replace(snap.channels, ranking=ranking)
+    return replace(snap, latency=latency, outbox=outbox, optimizer=optimizer, channels=channels)
+
+
 def trends(minutes: int = 15) -> Trends:
     """A quarter of an hour of one reading a second: daily wobbles, a spike on status reads."""
     clock = Trends(clock=lambda: NOW)

@@ -231,3 +231,22 @@ def test_the_weights_line_shortens_to_fit() -> None:
     assert weights_line(weights, 100) == "weights  cost 0.40 · time 0.30 · quality 0.20 · capacity 0.10"
     assert weights_line(weights, 48) == "weights cost 0.40 time 0.30 qual 0.20 cap 0.10"
     assert weights_line(None) == "weights  -"
+
+
+async def test_focusing_a_store_cell_asks_for_its_probe_at_once() -> None:
+    class Probed(FakeSources):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        def probe_soon(self, name: str) -> None:
+            self.asked.append(name)
+
+    sources = Probed()
+    app = DashApp(sources, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.fetches >= 2, 20)
+        app.query_one("#health-kafka").focus()
+        await until(pilot, lambda: sources.asked == ["kafka"], 20)
+        await until(pilot, lambda: app.fetches >= 4, 20)  # the polls that follow do not ask again
+        assert sources.asked == ["kafka"]

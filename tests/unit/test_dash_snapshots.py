@@ -42,6 +42,10 @@ def test_busy_platform_at_200x50(snap_compare: Any) -> None:
     assert snap_compare(dashboard(dash_fakes.busy()), terminal_size=LARGE, run_before=drawn)
 
 
+def test_widest_numbers_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(dashboard(dash_fakes.widest()), terminal_size=SMALL, run_before=drawn)
+
+
 def test_redis_down_at_80x24(snap_compare: Any) -> None:
     assert snap_compare(dashboard(dash_fakes.failing()), terminal_size=SMALL, run_before=drawn)
 

@@ -18,13 +18,16 @@ from textual.widgets import DataTable, Footer, Static
 
 from tui.connections import postgres, reason
 from tui.screens.confirm import ConfirmScreen
-from tui.widgets.tables import Tones
+from tui.widgets.tables import Col, Tones, fit
 
 REPLAY_RATE = 100.0  # events a second: `uoom dlq replay`'s default --rate
 LISTED = 1000  # the latest deaths looked at
-COLUMNS = (("mark", " "), ("id", "event"), ("order", "order"), ("type", "type"), ("attempts", "tries"),
-           ("died", "died (UTC)"), ("replays", "replays"), ("error", "last error"))  # fmt: skip
+# On a narrow screen the event type, then the last error, give way (clipped with an ellipsis), never a number.
+COLUMNS = (Col("mark", " "), Col("id", "event"), Col("order", "order"), Col("type", "type", least=8, clip=True),
+           Col("attempts", "tries"), Col("died", "died (UTC)"), Col("replays", "replays"),
+           Col("error", "last error", least=8, clip=True))  # fmt: skip
 MARK = "●"
+NUMBERS = ("attempts", "replays")
 
 
 class DeadLettersScreen(Screen[None]):
@@ -45,8 +48,8 @@ class DeadLettersScreen(Screen[None]):
         with Vertical(id="dlq-panel", classes="panel") as box:
             box.border_title = "dead letters"
             table: DataTable[Text] = DataTable(id="dead-letters", cursor_type="row", show_row_labels=False)
-            for key, label in COLUMNS:
-                table.add_column(label, key=key)
+            for col in COLUMNS:
+                table.add_column(Text(col.label, justify="right" if col.key in NUMBERS else "left"), key=col.key)
             yield table
         yield Static("", id="dlq-report", classes="panel")
         yield Footer()
@@ -82,14 +85,18 @@ class DeadLettersScreen(Screen[None]):
                 Text(MARK if key in self.selected else " ", "bold"),
                 Text(key[:8]),
                 Text(str(d.aggregate_id)[:8]),
-                Text(d.event_type),
+                Text(d.event_type, no_wrap=True, overflow="ellipsis"),
                 Text(str(d.attempts), justify="right"),
                 Text(d.failed_at.strftime("%m-%d %H:%M:%S")),
                 Text(str(d.replay_count), justify="right"),
-                Text(_first_line(d.last_error), "dim"),
+                Text(_first_line(d.last_error), "dim", no_wrap=True, overflow="ellipsis"),
                 key=key,
             )
+        fit(table, COLUMNS)
         self._title()
+
+    def on_resize(self) -> None:
+        fit(self.query_one("#dead-letters", DataTable), COLUMNS)
 
     def _title(self) -> None:
         table = self.query_one("#dead-letters", DataTable)

@@ -11,11 +11,13 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.model import UP, ChannelsView, RankedChannel, SourceHealth
 from tui.widgets import format
-from tui.widgets.tables import Col, Table, Tones, add_columns, cell, titled
+from tui.widgets.tables import Col, Table, Tones, add_columns, cell, clipped, fit, titled
 
-COLUMNS = (Col("rank", "#", 2), Col("channel", "channel", None, right=False, least=16), Col("score", "score", 5),
-           Col("cost", "cost", 5), Col("latency", "time", 5), Col("quality", "qual", 5), Col("capacity", "cap", 5),
-           Col("load", "load", None, least=7))  # fmt: skip
+# The channel id gives way on a narrow screen (clipped with an ellipsis), never a number: the rank
+# and the load are as wide as their widest value (a 9999/9999 load), the scores are 0..1.
+COLUMNS = (Col("rank", "#", least=2), Col("channel", "channel", 16, right=False, least=8, clip=True),
+           Col("score", "score", 5), Col("cost", "cost", 5), Col("latency", "time", 5), Col("quality", "qual", 5),
+           Col("capacity", "cap", 5), Col("load", "load", least=7))  # fmt: skip
 CRITERIA = ("cost", "latency", "quality", "capacity")
 WEIGHTS = ("cost", "time", "quality", "capacity")
 SHORT = ("cost", "time", "qual", "cap")
@@ -67,6 +69,7 @@ class ChannelsPanel(Vertical):
                     channel.channel_id,
                     {col.key: v for col, v in zip(COLUMNS, _cells(channel, tones), strict=True)},
                 )
+        fit(table, COLUMNS)
         total = len(self.view.ranking)
         if self.filter:
             subtitle = f"/{self.filter} · {len(shown)} of {total}"
@@ -95,8 +98,8 @@ def _cells(channel: RankedChannel, tones: Tones) -> list[Text]:
     load_style = tones.breach if full >= 1 else tones.warn if full >= LOAD_WARN else None
     scores = [cell(format.num(channel.criteria.get(name))) for name in CRITERIA]
     return [
-        cell(str(channel.rank), tones.dim),
-        cell(channel.channel_id, right=False),
+        cell(str(channel.rank), tones.dim),  # no gap before it: the first column
+        clipped(channel.channel_id),
         cell(format.num(channel.score), "bold"),
         *scores,
         cell(f" {format.count(load)}/{format.count(capacity)}", load_style),  # the space: a gap before 542/4000

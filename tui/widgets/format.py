@@ -12,27 +12,46 @@ BARS = "▁▂▃▄▅▆▇█"
 
 
 def num(value: float | None, unit: str = "") -> str:
-    """4.87, 12.3, 123, 1234: three significant figures (two decimals below 10)."""
+    """4.87, 12.3, 123, 1234, then 12.3k, 123k, 1.23M: three significant figures (two decimals
+    below 10), at most five characters before the unit, so a table's column holds any of them."""
     if value is None or not math.isfinite(value):
         return NONE
     magnitude = abs(value)
-    digits = 2 if magnitude < 10 else 1 if magnitude < 100 else 0
-    text = f"{value:.{digits}f}"
+    digits = 2 if magnitude < 9.995 else 1 if magnitude < 99.95 else 0
+    text = f"{value:.{digits}f}" if magnitude < 9999.5 else _thousands(value)
     return f"{text} {unit}" if unit else text
 
 
+def _thousands(value: float) -> str:
+    """12.3k, 123k, 1.23M, ...: three significant figures and a suffix."""
+    for suffix in "kMGT":
+        value /= 1000
+        if abs(value) < 999.5 or suffix == "T":
+            digits = 2 if abs(value) < 9.995 else 1 if abs(value) < 99.95 else 0
+            return f"{value:.{digits}f}{suffix}"
+    raise AssertionError("unreachable")
+
+
 def plain(value: float | None) -> str:
-    """Counts that may be fractional (orders per solve): 1, 2.5."""
-    return NONE if value is None else f"{value:.3g}"
+    """Counts that may be fractional (orders per solve): 1, 2.5, 1234, 12.3k."""
+    if value is None:
+        return NONE
+    return f"{value:.3g}" if abs(value) < 999.5 else count(round(value))
 
 
 def count(value: int | None) -> str:
-    return NONE if value is None else str(value)
+    """1234, then 12.3k: at most five characters."""
+    if value is None:
+        return NONE
+    return str(value) if abs(value) < 10_000 else _thousands(value)
 
 
 def share(value: float | None) -> str:
-    """A 0..1 share as a percentage: 0.0123 -> 1.2%."""
-    return NONE if value is None else f"{value * 100:.1f}%"
+    """A 0..1 share as a percentage: 0.0123 -> 1.2%, 1.0 -> 100%: at most five characters."""
+    if value is None:
+        return NONE
+    percent = value * 100
+    return f"{percent:.1f}%" if abs(percent) < 99.95 else f"{percent:.0f}%"
 
 
 def buckets(values: Sequence[float], width: int, summary: Callable[[Sequence[float]], float] = max) -> list[float]:

@@ -18,9 +18,10 @@ class HealthCell(Horizontal, can_focus=True):
     """`#health-<name>`: a dot, the name, and (on a wide screen) the detail line."""
 
     class Focused(Message):
-        def __init__(self, source: SourceHealth | None) -> None:
+        def __init__(self, source: SourceHealth | None, name: str = "", just_now: bool = False) -> None:
             super().__init__()
             self.source = source
+            self.name, self.just_now = name, just_now  # the cell's source; it has just taken the focus
 
     def __init__(self, name: str) -> None:
         super().__init__(id=f"health-{name}", classes=UNKNOWN)
@@ -48,7 +49,7 @@ class HealthCell(Horizontal, can_focus=True):
             self.post_message(self.Focused(source))
 
     def on_focus(self) -> None:
-        self.post_message(self.Focused(self.source))
+        self.post_message(self.Focused(self.source, self.source_name, just_now=True))
 
     def on_blur(self) -> None:
         self.post_message(self.Focused(None))

@@ -29,14 +29,14 @@ class OptimizerTable(Board):
 
     def show(self, snapshot: Snapshot) -> None:
         tones = Tones(self)
-        self.fill_width(most=VALUE_WIDTH)
+        room = self.fill_width(most=VALUE_WIDTH)  # a narrow panel: the shorter forms, never a cut number
         opt = snapshot.optimizer
         fallback_style = tones.warn if (opt.api_fallback_rate or 0) >= FALLBACK_WARN else None
         breaker_style = {"opened": tones.breach, "half-opened": tones.warn}.get(opt.breaker or "")
         values = {
             "solve": cell(format.num(opt.solve_p99_ms, "ms")),
-            "batch": cell(batch(opt)),
-            "mix": cell(mix(opt)),
+            "batch": cell(batch(opt, room)),
+            "mix": cell(mix(opt, room)),
             "fallback": cell(format.share(opt.api_fallback_rate), fallback_style),
             "breaker": cell(opt.breaker or format.NONE, breaker_style),
             "reassign": cell(format.num(opt.reassignments_per_minute, "/min")),
@@ -45,17 +45,25 @@ class OptimizerTable(Board):
             self.put(key, {"value": value})
 
 
-def mix(opt: OptimizerView) -> str:
-    """'97/2/1 %': OPTIMAL/FEASIBLE/FALLBACK, then '+4 other' for any other status (UNKNOWN, ...)."""
+def mix(opt: OptimizerView, room: int = 0) -> str:
+    """'97/2/1 %': OPTIMAL/FEASIBLE/FALLBACK, then '+4 other' for any other status (UNKNOWN, ...);
+    '97/2/1% +4' where `room` is short."""
     if not opt.status_mix:
         return format.NONE
-    text = "/".join(f"{opt.status_mix.get(name, 0.0) * 100:.0f}" for name in MIX) + " %"
+    shares = "/".join(f"{opt.status_mix.get(name, 0.0) * 100:.0f}" for name in MIX)
     other = sum(v for k, v in opt.status_mix.items() if k not in MIX)
-    return f"{text} +{other * 100:.0f} other" if other >= 0.005 else text
+    text = f"{shares} %" + (f" +{other * 100:.0f} other" if other >= 0.005 else "")
+    if not room or len(text) <= room:
+        return text
+    return f"{shares}%" + (f" +{other * 100:.0f}" if other >= 0.005 else "")
 
 
-def batch(opt: OptimizerView) -> str:
-    """Orders per solve, '1 / 4 orders' (P50 / P99)."""
+def batch(opt: OptimizerView, room: int = 0) -> str:
+    """Orders per solve, '1 / 4 orders' (P50 / P99); '1/4' where `room` is short."""
     if opt.batch_orders_p50 is None and opt.batch_orders_p99 is None:
         return format.NONE
-    return f"{format.plain(opt.batch_orders_p50)} / {format.plain(opt.batch_orders_p99)} orders"
+    p50, p99 = format.plain(opt.batch_orders_p50), format.plain(opt.batch_orders_p99)
+    for text in (f"{p50} / {p99} orders", f"{p50} / {p99}"):
+        if not room or len(text) <= room:
+            return text
+    return f"{p50}/{p99}"

@@ -28,9 +28,10 @@ TREND = "trend"
 class Col:
     key: str
     label: str
-    width: int | None = None  # None: as wide as its content, at least `least`
+    width: int | None = None  # None: as wide as its content, at least `least`; a `clip` column's: when room allows
     right: bool = True
     least: int = 0
+    clip: bool = False  # a text column (an id) that gives way, down to `least`, when the table is short of room
 
 
 class Tones:
@@ -52,11 +53,50 @@ class Tones:
 
 
 def add_columns(table: DataTable, columns: Sequence[Col]) -> None:
-    """No cell padding: each width holds its gap, so a small terminal loses no column to spaces."""
+    """No cell padding: each width holds its gap, so a small terminal loses no column to spaces. A
+    label padded to `least` is an auto width's floor (not a `clip` column's: see `fit`)."""
     table.cell_padding = 0
     for col in columns:
-        label = col.label.rjust(col.least) if col.right else f" {col.label}".ljust(col.least)  # an auto width's floor
+        label = col.label.rjust(col.least) if col.right else f" {col.label}".ljust(0 if col.clip else col.least)
         table.add_column(Text(label, justify="right" if col.right else "left"), key=col.key, width=col.width)
+
+
+def fit(table: DataTable[Text], columns: Sequence[Col]) -> None:
+    """Widths that show every number whole: each column as wide as its widest cell (or its fixed
+    width), and the `clip` columns take what is left: each its `least`, then, in their order, up
+    to its widest cell (or its `width`, if more); a text longer than its column is cut with an ellipsis (`clipped`)."""
+    padding = 2 * table.cell_padding
+    widths: dict[str, int] = {}
+    for col in columns:
+        if not col.clip:
+            widths[col.key] = col.width or _widest(table, col)
+    clips = [col for col in columns if col.clip]
+    room = table.scrollable_content_region.width - sum(widths.values()) - padding * len(columns)
+    room -= sum(col.least for col in clips)  # each its least first, then the rest in their order
+    for col in clips:
+        widths[col.key] = col.least + max(min(room, max(_widest(table, col), col.width or 0) - col.least), 0)
+        room -= widths[col.key] - col.least
+    changed = False
+    for col in columns:
+        column = table.columns[ColumnKey(col.key)]
+        if column.width != widths[col.key] or column.auto_width:
+            column.width, column.auto_width, changed = widths[col.key], False, True
+    if changed:
+        table._require_update_dimensions = True
+        table._update_count += 1  # every cached render had the old widths
+        table.refresh()
+
+
+def _widest(table: DataTable[Text], col: Col) -> int:
+    key = ColumnKey(col.key)
+    cells = (row.get(key) for row in table._data.values())
+    label = table.columns[key].label.cell_len
+    return max([label, *(value.cell_len for value in cells if isinstance(value, Text))])
+
+
+def clipped(text: str, style: Style | str | None = None) -> Text:
+    """A left-aligned text (an id) after a one-space gap, cut with an ellipsis where its column is narrower."""
+    return Text(f" {text}", style=style or "", justify="left", no_wrap=True, overflow="ellipsis")
 
 
 class Table(DataTable[Text]):
