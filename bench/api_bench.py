@@ -23,11 +23,13 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
-from bench.common import percentiles, save
-from bench.cpu import CpuMeter, stack_pids
-from bench.openloop import RequestFactory, Run, run
+from bench.common import save
 from uoom import apikeys, demo, migrate
 from uoom.config import Settings
+from uoom.loadgen import RequestFactory, Run, run
+from uoom.loadgen.cpu import CpuMeter, stack_pids
+from uoom.loadgen.openloop import connector as loadgen_connector
+from uoom.loadgen.scenarios import order_body
 from uoom.provision import provision
 from uoom.stack import Stack
 from uoom.stores.aws import dynamodb_client
@@ -37,18 +39,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def order_body(i: int) -> dict[str, Any]:
-    restaurants = demo.restaurants()
-    rid, _, lat, lon = restaurants[i % len(restaurants)]
-    return {
-        "customerId": str(uuid.UUID(int=i % 500 + 1)),
-        "restaurantId": str(rid),
-        "items": [{"itemId": f"i{i % 7}", "name": "Pizza", "quantity": 1 + i % 3, "unitPrice": "12.50"}],
-        "deliveryAddress": {"street": "1 Main St", "city": "New York", "postalCode": "10001",
-                            "latitude": lat + 0.01 * ((i % 5) - 2), "longitude": lon + 0.01 * ((i % 3) - 1)},
-    }  # fmt: skip
 
 
 BENCH_DATABASE = "uoom_bench"
@@ -151,9 +141,7 @@ async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
 
 
 def describe(r: Run) -> dict[str, Any]:
-    return {"name": r.name, "rate": r.rate, "seconds": r.seconds, "sent": r.sent, "ok": len(r.latencies_ms),
-            "errors": r.errors, "late_starts": r.late_starts, "latency_ms": percentiles(r.latencies_ms),
-            "cpu_cores": r.cpu}  # fmt: skip
+    return r.as_json()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -162,7 +150,7 @@ async def main(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     daemons, health = start_daemons(port, args, bench)
     headers = {"Authorization": f"Bearer {key}"}
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+    connector = loadgen_connector()
     timeout = aiohttp.ClientTimeout(total=10)
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

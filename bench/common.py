@@ -3,50 +3,24 @@
 from __future__ import annotations
 
 import json
-import math
-import os
-import platform
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from uoom.loadgen.histogram import Histogram
+from uoom.loadgen.machine import machine
+
+__all__ = ["REPORTS", "machine", "percentiles", "save"]
+
 REPORTS = Path(__file__).resolve().parent / "reports"
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average": os.getloadavg(),
-    }
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-
-    def nearest_rank(p: float) -> float | None:
-        if not ordered:
-            return None
-        return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
-
-    return {
-        "p50": nearest_rank(50),
-        "p90": nearest_rank(90),
-        "p99": nearest_rank(99),
-        "p99.9": nearest_rank(99.9),
-        "max": ordered[-1] if ordered else None,
-    }
+def percentiles(values: Iterable[float]) -> dict[str, float | None]:
+    """P50/P90/P99/P99.9/max of non-negative values, through the shared HDR histogram
+    (uoom/loadgen): three significant digits, at any unit (kept to a millionth of it)."""
+    return Histogram.of(values).summary(digits=9)
 
 
 def save(name: str, report: dict[str, Any], markdown: str) -> Path:

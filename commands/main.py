@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from commands import (
+    bench_cmd,
     channels_cmd,
     config_cmd,
     dash_cmd,
@@ -50,6 +51,7 @@ app.add_typer(dax_cmd.app, name="dax")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("metrics")(metrics_cmd.metrics)
 app.command("dash")(dash_cmd.dash)
+app.command("bench")(bench_cmd.bench)
 
 
 def _version(value: bool) -> None:

@@ -35,7 +35,10 @@ async def up(
     else:
         await context.require("postgres", "dynamodb", "kafka")
     with err.status("applying migrations"):
-        applied = await migrate.up(context.settings.database_url.get_secret_value())
+        applied = await migrate.up(
+            context.settings.database_url.get_secret_value(),
+            lock_timeout_ms=context.settings.migrate_lock_timeout_ms,
+        )
     provisioned: list[str] = []
     if not schema_only:
         from uoom.provision import provision
@@ -88,7 +91,7 @@ async def down(
     losses = [_drop_line(d) for d in drops] + [_loss_line(names, lost, unpublished)]
     action = f"undo {', '.join(names)}" + (f" and lose {_rows(lost)}" if lost else " (its tables are empty)")
     confirm(action, yes, losses=losses, again=f"uoom migrate down --steps {steps}")
-    undone = await migrate.down(dsn, steps, expected=names)
+    undone = await migrate.down(dsn, steps, expected=names, lock_timeout_ms=context.settings.migrate_lock_timeout_ms)
     if as_json:
         emit_json({**summary, "undone": undone})
     else:

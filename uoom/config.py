@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         description="PostgreSQL (write side) DSN",
     )
     database_pool_size: int = Field(10, ge=1, description="asyncpg pool size per process")
+    migrate_lock_timeout_ms: int = Field(
+        2000, ge=1, description="`uoom migrate` waits this long for a table lock (3 tries), then names who holds it"
+    )
     redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     kafka_topic: str = Field("uoom.order-events", description="Order events topic")
@@ -117,6 +120,9 @@ class Settings(BaseSettings):
         30_000, ge=0, description="API status cache entry lifetime: the most a read lags if events stop; 0 off"
     )
     status_cache_size: int = Field(100_000, ge=0, description="Entries in the in-process status cache")
+    read_model_timeout_ms: int = Field(
+        250, ge=1, description="A DynamoDB/DAX call of a request gives up after; PostgreSQL answers"
+    )
     relay_metrics_port: int = Field(3003, description="Relay metrics port")
     # relay
     relay_metrics_host: str = Field("127.0.0.1", description="Relay metrics bind address")

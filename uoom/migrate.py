@@ -3,13 +3,20 @@
 A small runner rather than a library: yoyo and alembic drive their own DB-API drivers (psycopg),
 not asyncpg, and none refuses an edited, already applied file by checksum the way we need.
 Each file runs in its own transaction; a session advisory lock serialises concurrent runs.
+
+A migration waits for its table locks at most `lock_timeout_ms` (UOOM_MIGRATE_LOCK_TIMEOUT_MS) per
+try, `LOCK_TRIES` tries: an ALTER queued behind a long transaction (a relay holding outbox rows
+while Kafka does not answer) would otherwise queue every later writer of that table behind it.
+Giving up names the sessions in the way, read while the migration waited.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +31,8 @@ FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_KEY = 0x75_6F_6F_6D  # "uoom": one advisory lock id for every migration run
 UP, DOWN = "-- migrate:up", "-- migrate:down"
 TEMPLATE = f"-- What this migration does, and why.\n{UP}\n\n{DOWN}\n"
+LOCK_TIMEOUT_MS = 2000  # the default of UOOM_MIGRATE_LOCK_TIMEOUT_MS
+LOCK_TRIES = 3
 
 # What a down section destroys, read from its SQL: whole tables, and columns (their values).
 _COMMENT = re.compile(r"--[^\n]*")
@@ -146,7 +155,7 @@ async def status(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[MigrationSt
     return states
 
 
-async def up(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def up(dsn: str, directory: Path = MIGRATIONS_DIR, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> list[str]:
     """Apply every pending migration in order; returns the file names applied."""
     migrations = load(directory)
     conn = await asyncpg.connect(dsn)
@@ -158,15 +167,18 @@ async def up(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         for m in migrations:
             if m.version in applied:
                 continue
+
+            async def apply(m: Migration = m) -> None:
+                await conn.execute(m.up_sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    m.version,
+                    m.name,
+                    m.checksum,
+                )
+
             try:
-                async with conn.transaction():
-                    await conn.execute(m.up_sql)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                        m.version,
-                        m.name,
-                        m.checksum,
-                    )
+                await _in_transaction(dsn, conn, m.path.name, apply, lock_timeout_ms)
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{m.path.name} failed and was rolled back: {exc}") from exc
             done.append(m.path.name)
@@ -211,7 +223,12 @@ async def _rows(conn: asyncpg.Connection, table: str, column: str | None) -> int
 
 
 async def down(
-    dsn: str, steps: int = 1, directory: Path = MIGRATIONS_DIR, *, expected: Sequence[str] | None = None
+    dsn: str,
+    steps: int = 1,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    expected: Sequence[str] | None = None,
+    lock_timeout_ms: int = LOCK_TIMEOUT_MS,
 ) -> list[str]:
     """Undo the last `steps` applied migrations, newest first. `expected`: the file names a plan
     showed (`plan_down`); refused if another run applied or undid migrations meanwhile."""
@@ -223,16 +240,110 @@ async def down(
             raise MigrationError("the applied migrations changed since they were listed; run the command again")
         undone = []
         for m in chosen:
+
+            async def undo(m: Migration = m) -> None:
+                await conn.execute(m.down_sql)
+                await conn.execute("DELETE FROM schema_migrations WHERE version = $1", m.version)
+
             try:
-                async with conn.transaction():
-                    await conn.execute(m.down_sql)
-                    await conn.execute("DELETE FROM schema_migrations WHERE version = $1", m.version)
+                await _in_transaction(dsn, conn, f"{m.path.name} down", undo, lock_timeout_ms)
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{m.path.name} down failed and was rolled back: {exc}") from exc
             undone.append(m.path.name)
         return undone
     finally:
         await conn.close()
+
+
+# -- waiting for locks, bounded ---------------------------------------------------------------------
+
+# Who stands in the way of a waiting session: pid, application, state, for how long its
+# transaction has run, what it last ran, and the table locks it holds in this database.
+BLOCKERS_SQL = """
+SELECT a.pid, coalesce(nullif(a.application_name, ''), '?') AS application_name, coalesce(a.state, '?') AS state,
+       coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8 AS transaction_seconds,
+       left(btrim(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g')), 80) AS query,
+       coalesce((SELECT string_agg(DISTINCT l.mode || ' on ' || c.relname, ', ')
+                 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                 WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND c.relkind IN ('r', 'p')), 'no table lock') AS holds
+FROM pg_stat_activity a
+WHERE a.pid = ANY (pg_blocking_pids($1))
+ORDER BY a.pid
+"""
+
+
+@dataclass(frozen=True)
+class Blocker:
+    pid: int
+    application_name: str
+    state: str
+    transaction_seconds: float
+    query: str
+    holds: str
+
+    def __str__(self) -> str:
+        return (
+            f"pid {self.pid} ({self.application_name}, {self.state}, transaction open {self.transaction_seconds:.0f} s)"
+            f" holds {self.holds}; last query: {self.query}"
+        )
+
+
+async def _in_transaction(
+    dsn: str,
+    conn: asyncpg.Connection,
+    label: str,
+    work: Callable[[], Awaitable[None]],
+    lock_timeout_ms: int,
+) -> None:
+    """`work` in a transaction whose lock waits last at most `lock_timeout_ms`, tried LOCK_TRIES
+    times (a short pause between: the writers queued behind us go first); then MigrationError
+    naming the sessions that held the locks."""
+    for attempt in range(1, LOCK_TRIES + 1):
+        async with _watching(dsn, conn.get_server_pid(), lock_timeout_ms) as seen:
+            try:
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+                    await work()
+                return
+            except asyncpg.LockNotAvailableError:
+                if attempt == LOCK_TRIES:
+                    who = "; ".join(str(b) for b in seen) or "a session that has finished since"
+                    raise MigrationError(
+                        f"{label} was rolled back: it could not lock its tables within {lock_timeout_ms} ms, "
+                        f"{LOCK_TRIES} tries. In the way: {who}. End that transaction (or wait for it), "
+                        "then run it again; UOOM_MIGRATE_LOCK_TIMEOUT_MS sets the wait"
+                    ) from None
+        await asyncio.sleep(min(lock_timeout_ms / 1000, 1.0))
+
+
+@contextlib.asynccontextmanager
+async def _watching(dsn: str, pid: int, lock_timeout_ms: int) -> AsyncIterator[list[Blocker]]:
+    """The sessions blocking `pid`, as last seen (polled on a connection of its own while the
+    block runs; once blocked, the waiting session cannot ask)."""
+    seen: list[Blocker] = []
+    every = min(max(lock_timeout_ms / 5000, 0.02), 0.5)
+
+    async def poll() -> None:
+        await asyncio.sleep(every)  # most migrations are done by then: no connection at all
+        watcher = await asyncpg.connect(dsn)
+        try:
+            while True:
+                found = [Blocker(**dict(row)) for row in await watcher.fetch(BLOCKERS_SQL, pid)]
+                if found:
+                    seen[:] = found
+                await asyncio.sleep(every)
+        finally:
+            await watcher.close()
+
+    task = asyncio.create_task(poll())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await task
 
 
 def new(name: str, directory: Path = MIGRATIONS_DIR) -> Path:

@@ -9,6 +9,7 @@ capacity (share of slots free).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -92,9 +93,31 @@ async def apply_weights(conn: asyncpg.Connection, redis: aioredis.Redis, raw: Ma
     """Set the operator's weights and republish the ranking with them: `uoom channels weights set`
     and the dashboard's weights modal both come here. Raises ValueError with the reason (unknown
     criterion, not a number, negative, all zero) before anything is written."""
-    weights = await set_weights(redis, raw)
+    weights = Weights.from_mapping(raw)
+    stored: dict[Any, Any] = {k: getattr(weights, k) for k in CRITERIA}
+    # PostgreSQL first: the copy a restarted Redis gets back (restore_weights).
+    await conn.execute(SAVE_WEIGHTS_SQL, json.dumps(stored))
+    await redis.hset(redis_keys.WEIGHTS, mapping=stored)
     await republish(conn, redis)
     return weights
+
+
+SAVE_WEIGHTS_SQL = """
+INSERT INTO ranking_weights (id, weights) VALUES (true, $1::text::jsonb)
+ON CONFLICT (id) DO UPDATE SET weights = excluded.weights, updated_at = now()
+"""
+
+
+async def restore_weights(conn: asyncpg.Connection | asyncpg.Pool, redis: aioredis.Redis) -> bool:
+    """Put the operator's weights back into a Redis that lost them (a restart keeps nothing): the
+    optimizer calls this before each ranking round. True when it restored them."""
+    if await redis.exists(redis_keys.WEIGHTS):
+        return False
+    raw = await conn.fetchval("SELECT weights::text FROM ranking_weights")
+    if raw is None:  # never set: the defaults are right
+        return False
+    await redis.hset(redis_keys.WEIGHTS, mapping=json.loads(raw))
+    return True
 
 
 async def republish(conn: asyncpg.Connection, redis: aioredis.Redis) -> None:

@@ -22,8 +22,13 @@ from uoom.domain.errors import (
 
 __all__ = ["PROBLEM_JSON", "Problem", "install", "install_order_errors", "order_problem", "problem_response"]
 log = logging.getLogger("uoom.api")
+# A restart of PostgreSQL shows as any of these: refused or reset connections, "the database system
+# is starting up / shutting down" (CannotConnectNow, AdminShutdown, CrashShutdown: operator
+# intervention), "too many connections" while every client reconnects at once, and asyncpg's
+# "another operation is in progress" when the pool resets a connection the server dropped mid-query.
 UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-               asyncpg.exceptions.CannotConnectNowError)  # fmt: skip
+               asyncpg.InternalClientError, asyncpg.exceptions.OperatorInterventionError,
+               asyncpg.exceptions.TooManyConnectionsError)  # fmt: skip
 
 
 def install(app: FastAPI) -> None:

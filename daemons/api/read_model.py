@@ -6,6 +6,11 @@ this worker update it at once; changes made elsewhere arrive through the order e
 events stop flowing. Entries near the end of their life are refreshed in the background, many
 per BatchGetItem: botocore costs a few ms of event-loop CPU per call, whatever its size, and
 every request arriving meanwhile waits for it.
+
+Every read-model call has its own deadline (`read_model_timeout_ms`), well inside the request's:
+a DynamoDB that hangs instead of refusing costs a read that deadline, then PostgreSQL answers.
+After a call times out or cannot connect, the read model is skipped for `PAUSE_S` (PostgreSQL
+answers at once), so a hung store does not cost every request its deadline.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+from botocore.exceptions import ClientError
 from prometheus_client import Counter, Histogram
 
 from daemons.api.statuscache import SnapshotCache
@@ -39,6 +46,12 @@ REFRESH_GATHER_MAX_S = 1.0
 READ_SOURCES = ("cache", "dynamodb", "dax", "postgres", "missing")
 WRITE_OUTCOMES = ("written", "superseded", "failed", "dropped")
 MAX_PENDING_WRITES = 2_000  # beyond this the read model is not keeping up: drop, the projector repairs
+PAUSE_S = 1.0  # after a timeout or a refused connection, calls skip the read model this long
+Page = tuple[list[tuple[dict[str, Any], str]], dict[str, Any] | None]  # (snapshot, source)s, next start key
+
+
+class ReadModelPaused(Exception):
+    """The read model failed a moment ago: not asked again until the pause ends."""
 
 
 class CachedReadModel:
@@ -46,6 +59,8 @@ class CachedReadModel:
                  registry: Any) -> None:  # fmt: skip
         self.settings, self.pool, self.dynamodb, self.dax = settings, pool, dynamodb, dax
         self.table = settings.dynamodb_table
+        self.timeout_s = settings.read_model_timeout_ms / 1000
+        self._paused_until = 0.0
         self.cache = SnapshotCache(settings.status_cache_ttl_ms, settings.status_cache_size)
         self.read_latency = Histogram(
             "dynamodb_read_latency_ms", "Read-model read latency (DynamoDB or DAX), ms",
@@ -138,7 +153,7 @@ class CachedReadModel:
             with self._timed():
                 response = await self._call("get_item", TableName=self.table, Key={"orderId": {"S": key}})
         except Exception as exc:  # noqa: BLE001 - the read side is optional: PostgreSQL answers
-            log.warning("read model unavailable (%s); reading PostgreSQL", type(exc).__name__)
+            _unavailable(exc, "read model unavailable (%s); reading PostgreSQL")
             return None, "postgres"
         item = response.get("Item")
         return (readmodel.from_item(item) if item else None), source
@@ -161,13 +176,30 @@ class CachedReadModel:
             wanted = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
         return found
 
-    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """A read-model read through DAX when configured, else DynamoDB."""
-        if self.dax is None:
-            response: dict[str, Any] = await getattr(self.dynamodb, operation)(**kwargs)
-            return response
-        # amazon-dax-client is synchronous: keep it off the event loop.
-        return await asyncio.to_thread(getattr(self.dax, operation), **kwargs)  # type: ignore[no-any-return]
+    async def _call(self, operation: str, *, direct: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """A read-model read through DAX when configured (and not `direct`), else DynamoDB, within
+        the read model's deadline."""
+        async with self._bounded():
+            if self.dax is None or direct:
+                response: dict[str, Any] = await getattr(self.dynamodb, operation)(**kwargs)
+                return response
+            # amazon-dax-client is synchronous: keep it off the event loop.
+            return await asyncio.to_thread(getattr(self.dax, operation), **kwargs)  # type: ignore[no-any-return]
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, seconds: float | None = None) -> Any:
+        """The read model's deadline; a timeout or a connection failure pauses it (a ClientError is
+        an answer: the store is there)."""
+        if time.monotonic() < self._paused_until:
+            raise ReadModelPaused()
+        try:
+            async with asyncio.timeout(self.timeout_s if seconds is None else seconds):
+                yield
+        except ClientError:
+            raise
+        except Exception:
+            self._paused_until = time.monotonic() + PAUSE_S
+            raise
 
     @contextlib.contextmanager
     def _timed(self) -> Iterator[None]:
@@ -201,10 +233,10 @@ class CachedReadModel:
 
     async def _write(self, snapshot: dict[str, Any], within_s: float = 2.0) -> bool:
         try:
-            async with asyncio.timeout(within_s):
+            async with self._bounded(within_s):
                 written = await readmodel.put_if_newer(self.dynamodb, self.settings, snapshot)
         except Exception as exc:  # noqa: BLE001 - reads fall back to PostgreSQL; the projector repairs
-            log.warning("read-model write of %s failed: %s", snapshot["id"], type(exc).__name__)
+            _unavailable(exc, f"read-model write of {snapshot['id']} failed: %s")
             self._wrote("failed")
             return False
         self._wrote("written" if written else "superseded")
@@ -233,7 +265,7 @@ class CachedReadModel:
         try:
             found = {k: (s, source) for k, s in (await self._read_model_batch(wanted)).items()}
         except Exception as exc:  # noqa: BLE001 - PostgreSQL answers for all of them
-            log.warning("batch read from the read model failed: %s", type(exc).__name__)
+            _unavailable(exc, "batch read from the read model failed (%s); reading PostgreSQL")
         misses = [uuid.UUID(k) for k in wanted if k not in found]
         if misses:
             for order in await orders.fetch_many(self.pool, misses):
@@ -242,6 +274,37 @@ class CachedReadModel:
                 self.backfill(snapshot)
         not_found = [uuid.UUID(k) for k in wanted if k not in found]
         return [found[k] for k in wanted if k in found], not_found
+
+    async def customer_page(self, customer_id: uuid.UUID, limit: int, start: dict[str, Any] | None) -> Page:
+        """One page of a customer's orders, newest change first: the read model's
+        CustomerStatusIndex, or PostgreSQL in the same order (and the same cursor) when it fails."""
+        query: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "CustomerStatusIndex",
+            "KeyConditionExpression": "customerId = :c",
+            "ExpressionAttributeValues": {":c": {"S": str(customer_id)}},
+            "ScanIndexForward": False, "Limit": limit,
+        }  # fmt: skip
+        if start:
+            query["ExclusiveStartKey"] = start
+        try:  # not through DAX: its query cache would add a staleness of its own
+            page = await self._call("query", direct=True, **query)
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL has every order
+            _unavailable(exc, "customer listing from the read model failed (%s); reading PostgreSQL")
+            return await self._customer_page_from_postgres(customer_id, limit, start)
+        return await self.listed(page.get("Items", [])), page.get("LastEvaluatedKey")
+
+    async def _customer_page_from_postgres(self, customer_id: uuid.UUID, limit: int,
+                                           start: dict[str, Any] | None) -> Page:  # fmt: skip
+        after = None
+        if start:
+            after = (datetime.fromisoformat(start["updatedAt"]["S"]), uuid.UUID(start["orderId"]["S"]))
+        found = await orders.for_customer(self.pool, customer_id, limit + 1, after)
+        snapshots = [to_snapshot(order) for order in found[:limit]]
+        last = None
+        if len(found) > limit:  # the key DynamoDB would return: the same cursor works on either side
+            s = snapshots[-1]
+            last = {"orderId": {"S": s["id"]}, "customerId": {"S": s["customerId"]}, "updatedAt": {"S": s["updatedAt"]}}
+        return [(s, "postgres") for s in snapshots], last
 
     async def listed(self, items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
         """The snapshots of a query's items, in their order. An expired item (past its TTL, not yet
@@ -256,3 +319,8 @@ class CachedReadModel:
         answered = [(s, "dynamodb") if s else (fresh.get(i["orderId"]["S"]), "postgres")
                     for i, s in zip(items, snapshots, strict=True)]  # fmt: skip
         return [(s, source) for s, source in answered if s is not None]
+
+
+def _unavailable(exc: Exception, message: str) -> None:
+    """Logged once per failure, not once per request skipped during the pause that follows it."""
+    log.log(logging.DEBUG if isinstance(exc, ReadModelPaused) else logging.WARNING, message, type(exc).__name__)

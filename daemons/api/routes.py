@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import uuid
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -14,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from daemons.api import headers
 from daemons.api.deadline import within
 from daemons.api.deps import api_key, resources
-from daemons.api.problems import Problem
+from daemons.api.problems import UNAVAILABLE, Problem
 from daemons.api.schemas import (
     BatchStatusRequest,
     BatchStatusResponse,
@@ -25,11 +27,13 @@ from daemons.api.schemas import (
     OrderView,
     StatusChange,
 )
+from daemons.kit.logs import describe
 from uoom.services import orders as services
 from uoom.stores.snapshots import to_snapshot
 from uoom.stores.unit_of_work import IdempotencyKey, PostgresUnitOfWork
 
 T = TypeVar("T")
+log = logging.getLogger("uoom.api")
 router = APIRouter(prefix="/api", dependencies=[Depends(api_key)])
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -42,6 +46,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid request", **PROBLEM},
     429: {"description": "Rate limited", **PROBLEM},
     503: {"description": "A dependency is unavailable", **PROBLEM},
+}
+
+
+# A create that timed out may have committed. With a key, a retry answers with that order, or
+# creates it once; without one, a retry may make a second order.
+CREATE_UNAVAILABLE = {
+    True: "the order database did not answer in time; the order may have been created: retry with the "
+    "same Idempotency-Key and body, which answers with that order if it was, or creates it once if not",
+    False: "the order database did not answer in time; the order may have been created: look for it "
+    "(GET /api/customers/{id}/orders) before retrying, and send an Idempotency-Key so that retries are safe",
 }
 
 
@@ -82,7 +96,15 @@ async def create_order(
         idempotency = IdempotencyKey(uuid.UUID(key_id), key, body_hash)
     work = services.create_order(body.to_command(), PostgresUnitOfWork(res.pool), res.assigner, res.reads,
                                  idempotency, res.metrics.stage)  # fmt: skip
-    snapshot = to_snapshot(await _within(request, work))
+    try:
+        snapshot = to_snapshot(await _within(request, work))
+    except UNAVAILABLE as exc:
+        # The transaction may have committed without the answer reaching us (a stall at COMMIT):
+        # the client must not take the 503 for "not created".
+        log.warning("dependency unavailable during a create (%s): answered 503, %s", describe(exc),
+                    "a retry with its Idempotency-Key replays it" if idempotency else "sent without a key")  # fmt: skip
+        raise Problem(503, "Service unavailable", CREATE_UNAVAILABLE[idempotency is not None],
+                      {"Retry-After": "1"}) from None  # fmt: skip
     response.headers["Location"] = f"/api/orders/{snapshot['id']}"
     response.headers["ETag"] = f'"{snapshot["version"]}"'
     return snapshot
@@ -145,20 +167,10 @@ async def batch_status(body: BatchStatusRequest, request: Request) -> Any:
 async def customer_orders(
     customer_id: uuid.UUID, request: Request, params: Annotated[CustomerOrdersQuery, Query()],
 ) -> Any:  # fmt: skip
-    """A customer's orders, newest first, from the read model's CustomerStatusIndex."""
-    res = resources(request)
-    limit, cursor = params.limit, params.cursor
-    query: dict[str, Any] = {
-        "TableName": res.settings.dynamodb_table, "IndexName": "CustomerStatusIndex",
-        "KeyConditionExpression": "customerId = :c",
-        "ExpressionAttributeValues": {":c": {"S": str(customer_id)}},
-        "ScanIndexForward": False, "Limit": limit,
-    }  # fmt: skip
-    if cursor:
-        query["ExclusiveStartKey"] = _decode_cursor(cursor, customer_id)
-    page = await _within(request, res.dynamodb.query(**query))
-    listed = await _within(request, res.reads.listed(page.get("Items", [])))
-    last = page.get("LastEvaluatedKey")
+    """A customer's orders, newest first, from the read model's CustomerStatusIndex (PostgreSQL
+    when the read model fails or does not answer within its deadline)."""
+    start = _decode_cursor(params.cursor, customer_id) if params.cursor else None
+    listed, last = await _within(request, resources(request).reads.customer_page(customer_id, params.limit, start))
     return {
         "orders": [_status_view(s, source) for s, source in listed],
         "nextCursor": base64.urlsafe_b64encode(orjson.dumps(last)).decode() if last else None,
@@ -174,6 +186,10 @@ def _decode_cursor(cursor: str, customer_id: uuid.UUID) -> Any:
         if any(not isinstance(v, dict) or set(v) != {"S"} or not isinstance(v["S"], str) or not v["S"]
                for v in key.values()):  # fmt: skip
             raise ValueError
+        # ... and PostgreSQL (the fallback) reads the same cursor as a time and an order id
+        if datetime.fromisoformat(key["updatedAt"]["S"]).tzinfo is None:
+            raise ValueError
+        uuid.UUID(key["orderId"]["S"])
         return key
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise Problem(400, "Bad request", "cursor is not one this API returned for this customer") from None

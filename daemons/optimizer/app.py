@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def build(app: FastAPI, stack: contextlib.AsyncExitStack, pool: Any, redis: Any) -> None:
         live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
-        publisher = RankingPublisher(live, redis)
+        publisher = RankingPublisher(live, redis, pool)
         await live.listen(stack, on_change=publisher.publish_now)
         batcher = MicroBatcher(live.current, settings.optimizer_batch_window_ms, settings.fallback_penalty,
                                metrics.record, settings.optimizer_max_queued_orders, metrics.shed)  # fmt: skip
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="uoom optimizer",
         version="0.1.0",
         lifespan=lifespan(settings, dependencies, metrics.kit, build),
-        description="CP-SAT assignment of orders to delivery channels.",
+        description="Assignment of orders to delivery channels.",
     )
 
     app.state.token = optimizer_token(settings).encode()  # before start-up: no key, no daemon

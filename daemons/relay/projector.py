@@ -9,6 +9,13 @@ It reads before it writes: one BatchGetItem per 100 orders tells which items alr
 snapshot's version (the API's write-through usually put it there), and only the others get a
 conditional PutItem. In the steady state that is one cheap read per hundred events instead of a
 hundred refused writes, which cost write capacity and, in the client, ~2 ms of CPU each.
+
+It also rebuilds the read model when the table comes back empty (a DynamoDB restarted without its
+data, a table dropped and recreated): a missing table is recreated, and whenever the table's
+creation time changes the projector re-reads the topic from `order_cache_ttl_hours` ago (what the
+read model holds at most) and re-applies it. Without that, an order with no newer event would
+stay missing from the read model: reads fall back to PostgreSQL, but the listing by customer
+would not show it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +36,7 @@ from botocore.exceptions import ClientError
 from daemons.kit.health import Dependency
 from uoom.config import Settings
 from uoom.domain.events import order_snapshot
+from uoom.provision import ensure_status_table
 from uoom.stores.aws import dynamodb_client
 from uoom.stores.kafka import consumer as kafka_consumer
 from uoom.stores.readmodel import put_if_newer
@@ -40,6 +49,7 @@ FETCH_MAX_WAIT_MS = 250
 BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
 # A write DynamoDB refuses for its content would be refused forever: count it, skip it.
 UNWRITABLE = {"ValidationException", "ItemCollectionSizeLimitExceededException"}
+TABLE_CHECK_S = 5.0  # how often the table's creation time is compared
 
 
 @dataclass
@@ -81,6 +91,8 @@ class Projector:
         self.settings = settings
         self.stats = stats or ProjectorStats()
         self.kafka = Dependency("projector: Kafka", log)  # quiet while the broker starts
+        self._table_born: Any = None  # the table's CreationDateTime as last seen (None: not seen)
+        self._table_checked = 0.0
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = await self._start(stopping)
@@ -88,6 +100,7 @@ class Projector:
             return
         try:
             async with dynamodb_client(self.settings) as ddb:
+                self._table_born = await self._table_created(ddb)
                 while not stopping.is_set():
                     fetched = await consumer.getmany(timeout_ms=500, max_records=2000)
                     values = [record.value for records in fetched.values() for record in records]
@@ -97,6 +110,7 @@ class Projector:
                         if not await self._apply(ddb, list(snapshots.values()), stopping):
                             return  # stopping while DynamoDB is down: the offsets stay behind
                         await self._commit(consumer)
+                    await self._follow_table(ddb, consumer)
                     await self._measure_lag(consumer)
         finally:
             with contextlib.suppress(Exception):
@@ -139,6 +153,8 @@ class Projector:
             except Exception as exc:  # noqa: BLE001 - DynamoDB down, throttled, or the network: retry
                 self.stats.errors += 1
                 log.warning("read model: %s; retrying in %.1f s", exc, delay)
+                if _code(exc) == "ResourceNotFoundException":
+                    await self._recreate_table()
             else:
                 if not snapshots:
                     return True
@@ -193,6 +209,51 @@ class Projector:
         self.stats.errors += len(failed)
         return failed
 
+    async def _recreate_table(self) -> None:
+        """The table is gone (DynamoDB came back empty): create it, as `uoom migrate up` would."""
+        try:
+            for done in await ensure_status_table(self.settings):
+                log.warning("read model: %s (it was missing); the topic will be re-applied", done)
+            self._table_born = "recreated"  # whatever the new table's time: re-apply into it
+        except Exception as exc:  # noqa: BLE001 - retried with the write
+            log.warning("read model: could not recreate the table: %s", exc)
+
+    async def _table_created(self, ddb: Any) -> Any:
+        try:
+            described = await ddb.describe_table(TableName=self.settings.dynamodb_table)
+        except Exception:  # noqa: BLE001 - missing or unreachable: nothing to compare yet
+            return None
+        return described["Table"].get("CreationDateTime")
+
+    async def _follow_table(self, ddb: Any, consumer: AIOKafkaConsumer) -> None:
+        """Every TABLE_CHECK_S: a table created after the one we wrote to is empty: re-apply the
+        events of the read model's lifetime (its items expire after order_cache_ttl_hours)."""
+        if time.monotonic() - self._table_checked < TABLE_CHECK_S:
+            return
+        self._table_checked = time.monotonic()
+        born = await self._table_created(ddb)
+        if born is None or born == self._table_born:
+            return
+        if self._table_born is None:  # first sight since start-up: nothing was lost since then
+            self._table_born = born
+            return
+        self._table_born = born
+        await self._rewind(consumer)
+
+    async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
+        since_ms = int((time.time() - self.settings.order_cache_ttl_hours * 3600) * 1000)
+        partitions = list(consumer.assignment())
+        if not partitions:
+            return
+        offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        for tp in partitions:
+            found = offsets.get(tp)
+            if found is None:  # nothing that recent on this partition: no events to re-apply there
+                continue
+            consumer.seek(tp, found.offset)
+        log.warning("read model: table recreated; re-applying the events of the last %d h",
+                    self.settings.order_cache_ttl_hours)  # fmt: skip
+
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         try:
             await consumer.commit()
@@ -206,3 +267,7 @@ class Projector:
             if highwater is not None:
                 lag += max(0, highwater - await consumer.position(tp))
         self.stats.lag = lag
+
+
+def _code(exc: BaseException) -> str:
+    return str(exc.response["Error"]["Code"]) if isinstance(exc, ClientError) else ""

@@ -20,6 +20,18 @@ from uoom.config import Settings
 from uoom.stores import outbox
 
 log = logging.getLogger("uoom.relay")
+# A batch's rows stay locked, and its transaction holds a lock on the outbox table, while Kafka
+# is asked to acknowledge it. Kafka gone, the producer would wait for it as long as the outage
+# lasts, and a migration waiting behind that table lock would queue every order write behind it.
+# So a batch not acknowledged in this long is given up: rolled back, its rows pending again, the
+# producer (and what it still buffers) replaced once Kafka answers. A send that lands later is a
+# duplicate with the same event id; first arrivals keep per-order order, since an event is sent
+# only after the one before it was acknowledged.
+PUBLISH_HOLD_SECONDS = 10.0
+
+
+class _Abandoned(Exception):
+    """Kafka did not acknowledge the batch in PUBLISH_HOLD_SECONDS; it was rolled back."""
 
 
 class Workers:
@@ -70,15 +82,30 @@ class Workers:
         if publisher is None:
             return 0, True
         size = self.settings.relay_batch_size
-        async with pool.acquire() as conn, conn.transaction():
-            events = await outbox.claim(conn, size, size)
-            if not events:
-                return 0, False
-            outcome = await publisher.publish(events)
-            decisions = decide(outcome.failed, self.settings.relay_max_attempts, self.settings.relay_retry_base_seconds)
-            if decisions.dead:
-                await publisher.publish_dead(decisions.dead)
-            await outbox.record(conn, outcome.published, decisions.retries, decisions.dead)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                events = await outbox.claim(conn, size, size)
+                if not events:
+                    return 0, False
+                try:
+                    outcome = await asyncio.wait_for(publisher.publish(events), PUBLISH_HOLD_SECONDS)
+                except TimeoutError:
+                    raise _Abandoned from None
+                decisions = decide(
+                    outcome.failed, self.settings.relay_max_attempts, self.settings.relay_retry_base_seconds
+                )
+                if decisions.dead:
+                    await publisher.publish_dead(decisions.dead)
+                await outbox.record(conn, outcome.published, decisions.retries, decisions.dead)
+        except _Abandoned:
+            log.warning(
+                "Kafka has not acknowledged a batch of %d events for %.0f s: released them (they stay pending); "
+                "waiting for Kafka with a new producer",
+                len(events),
+                PUBLISH_HOLD_SECONDS,
+            )
+            await self.connections.replace_producer(publisher)
+            return 0, True
         self.metrics.on_batch(outcome.published, outcome.acked_at, len(decisions.retries), len(decisions.dead))
         if decisions.retries:
             self._retry_due.append(time.monotonic() + min(delay for _, delay, _ in decisions.retries))

@@ -31,10 +31,10 @@ from uoom.stores.kafka import consumer as kafka_consumer
 from uoom.stores.postgres import create_pool
 
 
-def free_ports(count: int = 1) -> int:
+def free_ports(count: int = 1, low: int = 30000, high: int = 60000) -> int:
     """The first of `count` consecutive free local ports (Kafka takes port and port + 1)."""
     for _ in range(100):
-        first = random.randint(30000, 60000)
+        first = random.randint(low, high)
         with contextlib.ExitStack() as stack:
             try:
                 for port in range(first, first + count):

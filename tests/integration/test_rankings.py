@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
@@ -77,3 +78,25 @@ async def test_observed_on_time_rate_replaces_the_registered_quality(redis: aior
         assert await order_of(redis) == ["cheap-slow", "dear-fast"]
     finally:
         await redis.delete(redis_keys.OBSERVED_QUALITY)
+
+
+async def test_weights_survive_a_redis_that_lost_them(redis: aioredis.Redis, scratch_dsn: str) -> None:
+    from uoom import migrate
+
+    await migrate.up(scratch_dsn)
+    conn = await asyncpg.connect(scratch_dsn)
+    try:
+        assert not await rankings.restore_weights(conn, redis), "nothing was ever set: the defaults stand"
+        chosen = await rankings.apply_weights(conn, redis, {"cost": 3, "time": 1})
+        assert not await rankings.restore_weights(conn, redis), "Redis still has them: nothing to restore"
+        await redis.delete(redis_keys.WEIGHTS)  # what a restarted Redis looks like
+        assert await rankings.get_weights(redis) == Weights()
+        assert await rankings.restore_weights(conn, redis)
+        assert await rankings.get_weights(redis) == chosen
+        with pytest.raises(ValueError):  # a refused value writes nothing, in either store
+            await rankings.apply_weights(conn, redis, {"cost": -1})
+        await redis.delete(redis_keys.WEIGHTS)
+        assert await rankings.restore_weights(conn, redis)
+        assert await rankings.get_weights(redis) == chosen
+    finally:
+        await conn.close()

@@ -5,6 +5,7 @@ writes and the outbox's aggregate_version all rely on."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -62,6 +63,24 @@ async def fetch(conn: Executor, order_id: uuid.UUID) -> Order | None:
 
 async def fetch_many(conn: Executor, ids: list[uuid.UUID]) -> list[Order]:
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM orders WHERE id = ANY($1::uuid[])", ids)
+    return [from_row(r) for r in rows]
+
+
+async def for_customer(conn: Executor, customer_id: uuid.UUID, limit: int,
+                       after: tuple[datetime, uuid.UUID] | None = None) -> list[Order]:  # fmt: skip
+    """A customer's orders, newest change first, as the read model's CustomerStatusIndex lists them
+    (ties by id): the page after `after` (the last listed order's updated_at and id)."""
+    if after is None:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM orders WHERE customer_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            customer_id, limit,
+        )  # fmt: skip
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND (updated_at, id) < ($2, $3)
+                ORDER BY updated_at DESC, id DESC LIMIT $4""",
+            customer_id, after[0], after[1], limit,
+        )  # fmt: skip
     return [from_row(r) for r in rows]
 
 

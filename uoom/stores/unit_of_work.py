@@ -10,6 +10,7 @@ in the same transaction as the order (the relay publishes them).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
@@ -89,7 +90,11 @@ class PostgresUnitOfWork:
 
     async def _release(self) -> None:
         conn, self._conn, self._tx = self._conn, None, None
-        await self.pool.release(conn)
+        # A connection that PostgreSQL dropped mid-operation (a restart) cannot be reset ("another
+        # operation is in progress"): the pool terminates it and opens a new one. The error that
+        # ended the work, if any, is the one to report, and a commit that went through stays one.
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
 
     async def commit(self) -> None:
         await self._tx.commit()

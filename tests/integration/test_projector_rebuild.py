@@ -1,0 +1,75 @@
+"""The projector rebuilds a read model that came back empty: DynamoDB restarted without its data
+(the table gone), the projector recreates the table and re-applies the topic, so orders with no
+newer event come back too, not only those that change afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from daemons.relay import Relay
+from tests.integration.relay_support import (
+    db,
+    free_ports,
+    relay_dsn,
+    relay_settings,
+    running,
+    topic,
+    until,
+    write_events,
+)
+from uoom.config import Settings
+from uoom.provision import ensure_status_table
+from uoom.stack import Stack
+from uoom.stores.aws import dynamodb_client
+
+__all__ = ["relay_dsn", "topic"]  # fixtures
+
+
+@pytest.fixture
+async def own_dynamodb(stack: object, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A DynamoDB endpoint (moto) of this test's own, with the status table; stopped afterwards."""
+    own = Stack(Settings(home=tmp_path / "home", dynamodb_endpoint=f"http://127.0.0.1:{free_ports()}"))
+    try:
+        await own.up(["dynamodb"])
+        await ensure_status_table(own.settings)
+        yield own
+    finally:
+        own.down(["dynamodb"])
+
+
+async def _version(settings: Settings, order: uuid.UUID) -> int | None:
+    try:
+        async with dynamodb_client(settings, fail_fast=True) as ddb:
+            key = {"orderId": {"S": str(order)}}
+            item = (await ddb.get_item(TableName=settings.dynamodb_table, Key=key)).get("Item")
+    except Exception:  # noqa: BLE001 - the table is not back yet
+        return None
+    return int(item["version"]["N"]) if item else None
+
+
+async def test_projector_recreates_the_table_and_reapplies_the_topic_after_dynamodb_restarts_empty(
+    settings: Settings, relay_dsn: str, topic: str, own_dynamodb: Stack
+) -> None:
+    own = own_dynamodb.settings
+    cfg = relay_settings(settings, relay_dsn, topic, relay_projector=True, dynamodb_endpoint=own.dynamodb_endpoint)
+    quiet, changed = uuid.uuid4(), uuid.uuid4()
+    relay = Relay(cfg)
+    async with db(relay_dsn) as pool, running(relay):
+        await write_events(pool, [(quiet, 1), (quiet, 2), (changed, 1)])
+
+        async def projected() -> bool:
+            return (await _version(own, quiet), await _version(own, changed)) == (2, 1)
+
+        await until(projected, 30, every=0.3)
+        own_dynamodb.down(["dynamodb"])
+        await own_dynamodb.up(["dynamodb"])  # back, empty: no table, no items
+        await write_events(pool, [(changed, 2)])
+
+        async def rebuilt() -> bool:
+            return (await _version(own, quiet), await _version(own, changed)) == (2, 2)
+
+        await until(rebuilt, 60, every=0.5)
