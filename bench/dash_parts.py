@@ -83,7 +83,7 @@ async def main(args: argparse.Namespace) -> None:
         await probes.open()
         parts["Kafka probe (metadata)"] = await cost(args.times, probes._kafka, {"kafka": stack["kafka"]})
         parts["DynamoDB probe (DescribeTable)"] = await cost(
-            args.times, probes._dynamodb, {"dynamodb (moto)": stack["dynamodb"]}
+            args.times, probes._dynamodb, {"dynamodb": stack["dynamodb"]}
         )
         await probes.close()
     finally:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         description="AWS secret key",
     )
     dynamodb_table: str = Field("uoom-order-status", description="Read-model table")
+    dynamodb_server: Literal["auto", "dynoxide", "moto"] = Field(
+        "auto", description="The local stack's DynamoDB server; auto: dynoxide when scripts/setup built it, else moto"
+    )
     order_cache_ttl_hours: int = Field(
         72,
         ge=1,
@@ -132,6 +135,9 @@ class Settings(BaseSettings):
     )
     relay_batch_size: int = Field(500, ge=1, description="Events claimed per batch (oldest per order)")
     relay_concurrency: int = Field(4, ge=1, description="Batches in flight per relay process")
+    relay_gather_ms: float = Field(
+        5.0, ge=0, le=1000, description="After a wake-up, wait this long so one batch takes the commits that follow"
+    )
     relay_retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay; doubles each try")
     relay_max_attempts: int = Field(4, ge=1, description="Publish attempts before the dead-letter queue")
     relay_projector: bool = Field(True, description="Run the read-model projector in the relay process")
@@ -240,6 +246,8 @@ def accepted_forms(field: str) -> str:
         return "a duration: 7d, 12h, 30m, 45s, 1w, seconds (604800) or ISO 8601 (P7D)"
     if kind is SecretStr:
         return "a URL such as " + mask_url(info.get_default().get_secret_value())
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, get_args(kind)))
     words = {int: "a whole number", float: "a number", Path: "a path", str: "text"}.get(kind, "a value")  # type: ignore[arg-type]
     bounds = [
         f"{symbol} {getattr(m, attr)}"

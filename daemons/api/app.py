@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 from fastapi import FastAPI
 
 from daemons.api import problems
@@ -23,8 +25,10 @@ from daemons.kit.health import Dependencies
 from daemons.kit.logs import setup_logging
 from daemons.kit.runtime import lifespan
 from uoom.config import Settings
+from uoom.domain.orders import Restaurant
 from uoom.live_channels import LiveChannels
 from uoom.stores.aws import dynamodb_client
+from uoom.stores.unit_of_work import restaurant_cache
 
 log = logging.getLogger("uoom.api")
 
@@ -39,6 +43,7 @@ class Resources:
     assigner: Assigner
     auth: Authorizer
     metrics: ApiMetrics
+    restaurants: TTLCache[uuid.UUID, Restaurant] = field(default_factory=restaurant_cache)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

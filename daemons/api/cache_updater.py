@@ -1,7 +1,8 @@
 """Keeps this worker's status cache coherent with changes made elsewhere (other workers, the
 optimizer's reassignments): every worker reads the order-events topic from its end, without a
 consumer group, and refreshes the cached snapshots it holds. A cached status then lags a change
-by the event delivery delay (commit -> relay -> Kafka -> here), and never by more than the
+by the event delivery delay (commit -> relay -> Kafka -> here, the fetch waiting up to 50 ms to
+take several events at once), and never by more than the
 cache TTL when events stop flowing (relay or Kafka down)."""
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class CacheUpdater(Background):
 
     async def run(self) -> None:
         def make() -> AIOKafkaConsumer:
-            return kafka.consumer(self.settings, self.settings.kafka_topic, auto_offset_reset="latest")
+            return kafka.consumer(self.settings, self.settings.kafka_topic, auto_offset_reset="latest",
+                                  **kafka.FOLLOWER_FETCH)  # fmt: skip
 
         async def read(consumer: AIOKafkaConsumer) -> None:
             async for message in consumer:

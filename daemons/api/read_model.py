@@ -216,13 +216,12 @@ class CachedReadModel:
             return
         self._background(self._write(snapshot))
 
-    def write_behind(self, order: Order) -> None:
-        """After a create commits: into the cache at once, to the read model in the background. A
-        new order has no older version anywhere to be confused with: until its item lands, other
-        workers miss and read PostgreSQL."""
-        snapshot = to_snapshot(order)
-        self.cache.put(snapshot)
-        self.backfill(snapshot)
+    def created(self, order: Order) -> None:
+        """After a create commits: into the cache, and nothing more. The projector writes the item
+        from the `order.created` event (one writer: a second write from here cost DynamoDB and the
+        API a PutItem each per order); a new order has no older version anywhere to be confused
+        with, so until its item lands other workers miss and read PostgreSQL."""
+        self.cache.put(to_snapshot(order))
 
     async def write_through(self, order: Order) -> bool:
         """After a status change commits: cache at once, then the read model (bounded wait), so that

@@ -94,8 +94,8 @@ async def create_order(
     if (key := headers.idempotency_key(idempotency_key)) is not None:
         body_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
         idempotency = IdempotencyKey(uuid.UUID(key_id), key, body_hash)
-    work = services.create_order(body.to_command(), PostgresUnitOfWork(res.pool), res.assigner, res.reads,
-                                 idempotency, res.metrics.stage)  # fmt: skip
+    uow = PostgresUnitOfWork(res.pool, res.restaurants)
+    work = services.create_order(body.to_command(), uow, res.assigner, res.reads, idempotency, res.metrics.stage)
     try:
         snapshot = to_snapshot(await _within(request, work))
     except UNAVAILABLE as exc:

@@ -34,7 +34,7 @@ class LoadTracker(Background):
 
     async def run(self) -> None:
         def make() -> AIOKafkaConsumer:
-            return kafka.consumer(self.settings, self.settings.kafka_topic, group_id=GROUP)
+            return kafka.consumer(self.settings, self.settings.kafka_topic, group_id=GROUP, **kafka.FOLLOWER_FETCH)
 
         async def read(consumer: AIOKafkaConsumer) -> None:
             while True:

@@ -74,6 +74,10 @@ class Workers:
                 # Everything due was claimed; what commits from now on rings the doorbell (kept
                 # if nobody listens), so sleep until then, the next retry, or the poll.
                 await self.doorbell.wait(self._idle_timeout())
+                if self.settings.relay_gather_ms:
+                    # At a steady trickle each commit rang alone, and a batch of one paid the
+                    # claim, the record and their round trips for one event.
+                    await pause(self.stopping, self.settings.relay_gather_ms / 1000)
 
     async def _batch(self) -> tuple[int, bool]:
         """Claim, publish, record — one transaction. (claimed, Kafka/producer outage seen)."""

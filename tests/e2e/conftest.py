@@ -1,5 +1,6 @@
 """The order API as a real process (`uoom serve`) against the real stack, and what the tests need
-around it: demo data, API keys, a DynamoDB (moto) server of their own, a database connection.
+around it: demo data, API keys, a DynamoDB server of their own (the stack's choice, dynoxide or
+moto: `UOOM_DYNAMODB_SERVER`), a database connection.
 
 Every process started here is stopped by its pid in the fixture that started it.
 """
@@ -26,9 +27,9 @@ import httpx
 import pytest
 
 from uoom.config import Settings
+from uoom.stack.dynamodb import chosen_server, server_command
 
 REPO = Path(__file__).resolve().parents[2]
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 # The main API process keeps its in-process status cache this long: the staleness bound under test.
 STATUS_CACHE_TTL_MS = 400
 
@@ -129,11 +130,13 @@ def run_api(log_dir: Path, name: str, **env: str) -> Iterator[ApiProcess]:
 
 
 @dataclass
-class MotoServer:
-    """A DynamoDB API (moto) of the test's own, which the test may kill and restart."""
+class DynamoDBServer:
+    """A DynamoDB API of the test's own (`server`: dynoxide or moto), which the test may kill and
+    restart; in memory, so it comes back empty."""
 
     port: int
     log_dir: Path
+    server: str
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -141,16 +144,14 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "moto is running already"
-        log = self.log_dir / f"moto-{self.port}.log"
+        assert self.proc is None or self.proc.poll() is not None, f"{self.server} is running already"
+        log = self.log_dir / f"{self.server}-{self.port}.log"
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
-                cwd=self.log_dir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                server_command(self.server, self.port), cwd=self.log_dir, stdout=out, stderr=subprocess.STDOUT
             )
-        _wait_until_answers(f"{self.endpoint}/moto-api/", self.proc, log)
+        # GET answers once it serves: dynoxide's on /, moto's on its own API's path
+        _wait_until_answers(f"{self.endpoint}/{'moto-api/' if self.server == 'moto' else ''}", self.proc, log)
 
     def kill(self) -> None:
         """A crash, not a shutdown."""
@@ -159,8 +160,9 @@ class MotoServer:
 
 
 @pytest.fixture
-def moto_server(tmp_path: Path) -> Iterator[MotoServer]:
-    server = MotoServer(free_port(), tmp_path)
+def dynamodb_server(settings: Settings, tmp_path: Path) -> Iterator[DynamoDBServer]:
+    """A DynamoDB server of the test's own, the one the local stack runs; not started yet."""
+    server = DynamoDBServer(free_port(), tmp_path, chosen_server(settings))
     try:
         yield server
     finally:

@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 import uoom.demo
-from tests.e2e.conftest import ApiProcess, MotoServer, TcpProxy, create_key, order_body, poll, run_api
+from tests.e2e.conftest import ApiProcess, DynamoDBServer, TcpProxy, create_key, order_body, poll, run_api
 from tests.e2e.test_api_orders import create, patch
 from uoom.config import Settings
 from uoom.provision import ensure_status_table
 from uoom.stores.aws import dynamodb_client
+from uoom.stores.readmodel import put_if_newer
 
 CHANNELS = {c[0] for c in uoom.demo.CHANNELS}
 
@@ -30,15 +31,15 @@ CHANNELS = {c[0] for c in uoom.demo.CHANNELS}
 
 
 @pytest.fixture
-def own_dynamodb(moto_server: MotoServer, settings: Settings, demo: None, tmp_path: Path) -> Iterator[Any]:
-    """A moto server of this test's own with the status table, and an API process reading it
+def own_dynamodb(dynamodb_server: DynamoDBServer, settings: Settings, demo: None, tmp_path: Path) -> Iterator[Any]:
+    """A DynamoDB server of this test's own with the status table, and an API process reading it
     with the in-process status cache off, so every status read goes to the read side."""
-    moto_server.start()
-    own = settings.model_copy(update={"dynamodb_endpoint": moto_server.endpoint})
+    dynamodb_server.start()
+    own = settings.model_copy(update={"dynamodb_endpoint": dynamodb_server.endpoint})
     asyncio.run(ensure_status_table(own))
-    endpoint = {"DYNAMODB_ENDPOINT": moto_server.endpoint, "UOOM_DYNAMODB_ENDPOINT": moto_server.endpoint}
+    endpoint = {"DYNAMODB_ENDPOINT": dynamodb_server.endpoint, "UOOM_DYNAMODB_ENDPOINT": dynamodb_server.endpoint}
     with run_api(tmp_path, "own-dynamodb", UOOM_STATUS_CACHE_TTL_MS="0", **endpoint) as api:
-        yield api, moto_server, own
+        yield api, dynamodb_server, own
 
 
 async def item_in(settings: Settings, order_id: str) -> dict[str, Any] | None:
@@ -51,19 +52,23 @@ async def item_in(settings: Settings, order_id: str) -> dict[str, Any] | None:
 async def test_dynamodb_down_orders_are_created_and_status_served_from_postgres_then_backfilled(
     own_dynamodb: Any, settings: Settings
 ) -> None:
-    api, moto, own = own_dynamodb
+    api, dynamodb, own = own_dynamodb
     key = (await create_key(settings, "ddb-down"))[1]
     async with api.client(key) as client:
         before = await create(client)
 
-        async def written_behind() -> dict[str, Any] | None:
+        # New items are the projector's to write, and none follows this DynamoDB: the first read
+        # misses, PostgreSQL answers, and the API backfills the item.
+        assert (await client.get(f"/api/orders/{before['id']}/status")).json()["source"] == "postgres"
+
+        async def backfilled() -> dict[str, Any] | None:
             return await item_in(own, before["id"])
 
-        item, _ = await poll(written_behind, timeout=5)
-        assert item is not None, "the create was not written behind to our moto"
+        item, _ = await poll(backfilled, timeout=5)
+        assert item is not None, "the miss was not backfilled to our DynamoDB"
         assert (await client.get(f"/api/orders/{before['id']}/status")).json()["source"] == "dynamodb"
 
-        moto.kill()
+        dynamodb.kill()
         started = time.monotonic()
         during = await create(client)
         assert time.monotonic() - started < 3, "a dead read model must not hold the write path"
@@ -84,7 +89,7 @@ async def test_dynamodb_down_orders_are_created_and_status_served_from_postgres_
         assert ready.json()["dependencies"]["dynamodb"].startswith("down")
         assert ready.json()["dependencies"]["postgres"] == "up"
 
-        moto.start()  # back, in memory, empty: as after a restart
+        dynamodb.start()  # back, in memory, empty: as after a restart
         await ensure_status_table(own)
         assert await item_in(own, during["id"]) is None
         status = (await client.get(f"/api/orders/{during['id']}/status")).json()
@@ -275,6 +280,8 @@ async def test_postgres_down_status_reads_of_orders_in_the_read_model_keep_worki
     also after the API-key lookup cache (1 s) has run out, and within the request timeout."""
     async with api_behind_relay_to_postgres(failure, proxy_factory, settings, tmp_path) as (client, proxy):
         order = await create(client)
+        async with dynamodb_client(settings, fail_fast=True) as ddb:  # as the relay's projector would
+            assert await put_if_newer(ddb, settings, order)
         url = f"/api/orders/{order['id']}/status"
         assert (await client.get(url)).status_code == 200
         postgres_fails(proxy, failure)

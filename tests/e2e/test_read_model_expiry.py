@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import STATUS_CACHE_TTL_MS, poll
-from tests.e2e.test_api_orders import create, dynamodb_item
+from tests.e2e.test_api_orders import create_projected, dynamodb_item
 from uoom.config import Settings
 from uoom.stores.aws import dynamodb_client
 
@@ -42,7 +42,7 @@ async def refreshed(settings: Settings, order_id: str) -> dict[str, Any] | None:
 async def test_an_expired_item_read_by_status_is_answered_from_postgresql_and_refreshed(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    order = await create(client)
+    order = await create_projected(client)
     await expire(settings, order["id"])
     await asyncio.sleep(CACHE_LAPSE_S)
     status = (await client.get(f"/api/orders/{order['id']}/status")).json()
@@ -57,7 +57,7 @@ async def test_an_expired_item_read_by_status_is_answered_from_postgresql_and_re
 async def test_an_expired_item_read_in_a_batch_is_answered_from_postgresql_and_refreshed(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    expired, fresh = (await create(client))["id"], (await create(client))["id"]
+    expired, fresh = (await create_projected(client))["id"], (await create_projected(client))["id"]
     await expire(settings, expired)
     answer = (await client.post("/api/orders/status:batch", json={"orderIds": [expired, fresh]})).json()
     assert {o["orderId"]: o["source"] for o in answer["orders"]} == {expired: "postgres", fresh: "dynamodb"}
@@ -69,7 +69,7 @@ async def test_an_expired_item_stays_in_the_customers_listing_and_is_refreshed(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     customer = uuid.uuid4()
-    older, newer = [(await create(client, customer_id=customer))["id"] for _ in range(2)]
+    older, newer = [(await create_projected(client, customer_id=customer))["id"] for _ in range(2)]
     await expire(settings, older)
     listed = (await client.get(f"/api/customers/{customer}/orders")).json()["orders"]
     assert [(o["orderId"], o["source"]) for o in listed] == [(newer, "dynamodb"), (older, "postgres")]
@@ -81,7 +81,7 @@ async def test_an_expired_item_stays_in_the_customers_listing_and_is_refreshed(
 async def test_an_order_changed_while_its_item_was_expired_is_refreshed_to_the_new_version(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    order = await create(client)
+    order = await create_projected(client)
     await expire(settings, order["id"])
     patched = await client.patch(f"/api/orders/{order['id']}/status", json={"status": "CONFIRMED"},
                                  headers={"If-Match": '"1"'})  # fmt: skip

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import MotoServer, TcpProxy, create_key, run_api
-from tests.e2e.test_api_orders import create, patch
+from tests.e2e.conftest import DynamoDBServer, TcpProxy, create_key, run_api
+from tests.e2e.test_api_orders import create, create_projected, patch
 from uoom.config import Settings
 from uoom.provision import ensure_status_table
 
@@ -25,18 +25,18 @@ WITHIN_S = 1.5
 
 
 @pytest.fixture
-def proxied_dynamodb(moto_server: MotoServer, proxy_factory: Any, settings: Settings, demo: None,
+def proxied_dynamodb(dynamodb_server: DynamoDBServer, proxy_factory: Any, settings: Settings, demo: None,
                      tmp_path: Path) -> Iterator[Any]:  # fmt: skip
-    """A moto server of this test's own behind a TCP relay the test can freeze, and an API process
+    """A DynamoDB server of this test's own behind a TCP relay the test can freeze, and an API process
     reading it through the relay with the in-process status cache off."""
-    moto_server.start()
-    asyncio.run(ensure_status_table(settings.model_copy(update={"dynamodb_endpoint": moto_server.endpoint})))
-    proxy: TcpProxy = proxy_factory(("127.0.0.1", moto_server.port))
+    dynamodb_server.start()
+    asyncio.run(ensure_status_table(settings.model_copy(update={"dynamodb_endpoint": dynamodb_server.endpoint})))
+    proxy: TcpProxy = proxy_factory(("127.0.0.1", dynamodb_server.port))
     endpoint = f"http://{proxy.address}"
     timeout = str(READ_MODEL_TIMEOUT_MS)
     with run_api(tmp_path, "ddb-hang", UOOM_STATUS_CACHE_TTL_MS="0", DYNAMODB_ENDPOINT=endpoint,
                  UOOM_DYNAMODB_ENDPOINT=endpoint, UOOM_READ_MODEL_TIMEOUT_MS=timeout) as api:  # fmt: skip
-        yield api, moto_server, proxy
+        yield api, dynamodb_server, proxy
 
 
 async def timed_get(client: httpx.AsyncClient, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
@@ -74,16 +74,16 @@ async def read_everything(client: httpx.AsyncClient, customer: uuid.UUID, orders
 async def test_reads_answer_from_postgres_within_their_deadline_while_dynamodb_hangs_or_refuses(
     proxied_dynamodb: Any, settings: Settings
 ) -> None:
-    api, moto, proxy = proxied_dynamodb
+    api, dynamodb, proxy = proxied_dynamodb
     key = (await create_key(settings, "ddb-hang"))[1]
     customer = uuid.uuid4()
     async with api.client(key) as client:
-        orders = [await create(client, customer_id=customer) for _ in range(4)]
+        own = settings.model_copy(update={"dynamodb_endpoint": dynamodb.endpoint})
+        orders = [await create_projected(client, own, customer_id=customer) for _ in range(4)]
         await asyncio.sleep(0.01)  # updatedAt strictly after every create
         changed = await patch(client, orders[0]["id"], "CONFIRMED", 1)
         assert changed.status_code == 200, changed.text
         orders = [*orders[1:], changed.json()]
-        await asyncio.sleep(0.5)  # the creates' items are written behind
         await read_everything(client, customer, orders, "dynamodb")
 
         proxy.freeze()  # DynamoDB accepts connections and never answers
@@ -91,15 +91,15 @@ async def test_reads_answer_from_postgres_within_their_deadline_while_dynamodb_h
         await read_everything(client, customer, orders, "postgres")  # also past the 1 s pause
 
         proxy.cut()
-        moto.kill()  # ... and now refuses
+        dynamodb.kill()  # ... and now refuses
         await read_everything(client, customer, orders, "postgres")
         started = time.monotonic()
         await create(client, customer_id=uuid.uuid4())
         assert time.monotonic() - started < WITHIN_S
 
-        moto.start()  # back, with the table and items it had before? no: empty, as after a restart
+        dynamodb.start()  # back, with the table and items it had before? no: empty, as after a restart
         proxy.start()
-        await ensure_status_table(settings.model_copy(update={"dynamodb_endpoint": moto.endpoint}))
+        await ensure_status_table(settings.model_copy(update={"dynamodb_endpoint": dynamodb.endpoint}))
         await asyncio.sleep(1.1)  # the pause after the last failure ends
         status = await client.get(f"/api/orders/{orders[0]['id']}/status")
         assert status.json()["source"] == "postgres"  # missing: read from PostgreSQL, backfilled

@@ -301,15 +301,15 @@ def test_high_p99_latency_finds_the_slow_route_and_the_optimizer_call(platform: 
 # -- cache misses ---------------------------------------------------------------------------------
 
 
-def test_cache_misses_finds_the_read_model_table_missing(platform: Platform, moto_server: Any) -> None:
+def test_cache_misses_finds_the_read_model_table_missing(platform: Platform, dynamodb_server: Any) -> None:
     with platform.api() as api:
         platform.orders(api, 2, reads=5)
         healthy = platform.runbook("cache-misses.sh")
     assert healthy.returncode == 0, healthy.stdout
     assert lines(healthy)[-1] == "healthy: status reads are answered by the read model"
 
-    moto_server.start()  # a DynamoDB without the read model's table
-    empty = {"DYNAMODB_ENDPOINT": moto_server.endpoint, "UOOM_STATUS_CACHE_TTL_MS": "0"}
+    dynamodb_server.start()  # a DynamoDB without the read model's table
+    empty = {"DYNAMODB_ENDPOINT": dynamodb_server.endpoint, "UOOM_STATUS_CACHE_TTL_MS": "0"}
     with platform.api(**empty) as api:
         platform.orders(api, 2, reads=5)
         found = platform.runbook("cache-misses.sh", **empty)

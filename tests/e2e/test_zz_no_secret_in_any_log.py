@@ -134,7 +134,7 @@ def test_no_daemon_log_of_the_session_holds_a_key_a_token_or_a_password(
     tmp_path_factory: pytest.TempPathFactory, settings: Settings
 ) -> None:
     """Every log file under the session's base temporary directory: with the whole e2e suite, the
-    logs of every daemon its tests started (API, optimizer, relay, `uoom up`, moto)."""
+    logs of every daemon its tests started (API, optimizer, relay, `uoom up`, DynamoDB)."""
     shared = settings.home / TOKEN_FILE
     values = set(PLANTED) | ({shared.read_text().strip()} if shared.exists() else set())
     logs = [p for p in tmp_path_factory.getbasetemp().rglob("*.log") if p.is_file()]

@@ -66,7 +66,7 @@ SEED_NAMES = {"DYNAMODB_ENDPOINT", "DAX_ENDPOINT", "AWS_REGION", "AWS_ACCESS_KEY
 
 
 class FaultStack:
-    """PostgreSQL, Redis, Kafka and DynamoDB (moto) on free ports under a home of their own."""
+    """PostgreSQL, Redis, Kafka and DynamoDB (the stack's server) on free ports under a home of their own."""
 
     def __init__(self, home: Path) -> None:
         # Below the kernel's ephemeral range (32768-60999 here): a service restarted mid-test must

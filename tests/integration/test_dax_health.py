@@ -1,7 +1,8 @@
-"""`uoom dax health` against the moto server the stack runs: its DAX control plane (CreateCluster,
-DescribeClusters) and CloudWatch (PutMetricData, GetMetricStatistics) are real implementations
-of those APIs. No DAX data plane runs here: the probe through DAX is checked to fail fast and say
-so; its routing is covered in tests/unit/test_health.py."""
+"""`uoom dax health` against a moto server of this module's own: its DAX control plane
+(CreateCluster, DescribeClusters) and CloudWatch (PutMetricData, GetMetricStatistics) are real
+implementations of those APIs, which the local stack's DynamoDB server (dynoxide, or moto) is not
+asked for. No DAX data plane runs here: the probe through DAX is checked to fail fast and say so;
+its routing is covered in tests/unit/test_health.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,26 +19,46 @@ import pytest
 from typer.testing import CliRunner
 
 from commands.main import app
+from tests.e2e.conftest import DynamoDBServer
 from tests.integration.relay_support import free_ports
 
 runner = CliRunner()
 
 
-def aws(settings: Any, service: str) -> Any:
+@dataclass(frozen=True)
+class ControlPlane:
+    """Where AWS's DAX control plane and CloudWatch answer here, and its region."""
+
+    endpoint: str
+    aws_region: str
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> Iterator[ControlPlane]:
+    """A moto server of this module's own, stopped afterwards."""
+    server = DynamoDBServer(free_ports(), tmp_path_factory.mktemp("control-plane"), "moto")
+    server.start()
+    try:
+        yield ControlPlane(server.endpoint, settings.aws_region)
+    finally:
+        server.kill()
+
+
+def aws(plane: ControlPlane, service: str) -> Any:
     return boto3.client(
         service,
-        endpoint_url=settings.dynamodb_endpoint,
-        region_name=settings.aws_region,
+        endpoint_url=plane.endpoint,
+        region_name=plane.aws_region,
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
 
 
 @pytest.fixture
-def cluster(stack: Any, settings: Any) -> Iterator[str]:
+def cluster(stack: Any, control_plane: ControlPlane) -> Iterator[str]:
     """A DAX cluster of two nodes with a name of its own, in moto's control plane."""
     name = f"t{uuid.uuid4().hex[:12]}"
-    dax = aws(settings, "dax")
+    dax = aws(control_plane, "dax")
     dax.create_cluster(
         ClusterName=name,
         NodeType="dax.r5.large",
@@ -47,17 +69,17 @@ def cluster(stack: Any, settings: Any) -> Iterator[str]:
     dax.delete_cluster(ClusterName=name)
 
 
-def available(settings: Any, name: str) -> None:
+def available(plane: ControlPlane, name: str) -> None:
     """moto reports a new cluster `creating` for its first few descriptions, then `available`."""
-    dax = aws(settings, "dax")
+    dax = aws(plane, "dax")
     for _ in range(10):
         if dax.describe_clusters(ClusterNames=[name])["Clusters"][0]["Status"] == "available":
             return
     raise AssertionError(f"cluster {name} never became available")
 
 
-def put_cpu(settings: Any, name: str, percent: float) -> None:
-    aws(settings, "cloudwatch").put_metric_data(
+def put_cpu(plane: ControlPlane, name: str, percent: float) -> None:
+    aws(plane, "cloudwatch").put_metric_data(
         Namespace="AWS/DAX",
         MetricData=[
             {
@@ -72,11 +94,11 @@ def put_cpu(settings: Any, name: str, percent: float) -> None:
 
 
 @pytest.fixture
-def dax_env(monkeypatch: pytest.MonkeyPatch, settings: Any, cluster: str) -> str:
+def dax_env(monkeypatch: pytest.MonkeyPatch, control_plane: ControlPlane, cluster: str) -> str:
     """DAX_ENDPOINT as AWS gives it (the cluster name is its first label), both control endpoints on moto."""
     monkeypatch.setenv("DAX_ENDPOINT", f"{cluster}.x1y2z3.dax-clusters.us-east-1.amazonaws.com:8111")
-    monkeypatch.setenv("UOOM_DAX_CONTROL_ENDPOINT", settings.dynamodb_endpoint)
-    monkeypatch.setenv("UOOM_CLOUDWATCH_ENDPOINT", settings.dynamodb_endpoint)
+    monkeypatch.setenv("UOOM_DAX_CONTROL_ENDPOINT", control_plane.endpoint)
+    monkeypatch.setenv("UOOM_CLOUDWATCH_ENDPOINT", control_plane.endpoint)
     return cluster
 
 
@@ -89,9 +111,9 @@ def rows(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in document["checks"]}
 
 
-def test_an_available_cluster_with_low_cpu_is_healthy(settings: Any, dax_env: str) -> None:
-    available(settings, dax_env)
-    put_cpu(settings, dax_env, 12.5)
+def test_an_available_cluster_with_low_cpu_is_healthy(control_plane: ControlPlane, dax_env: str) -> None:
+    available(control_plane, dax_env)
+    put_cpu(control_plane, dax_env, 12.5)
     code, document, stderr = health("--probes", "0")
     assert code == 0, document
     assert document["status"] == "healthy" and document["clusterName"] == dax_env
@@ -102,9 +124,9 @@ def test_an_available_cluster_with_low_cpu_is_healthy(settings: Any, dax_env: st
     assert stderr.strip() == "DAX healthy"
 
 
-def test_cpu_over_the_threshold_is_degraded(settings: Any, dax_env: str) -> None:
-    available(settings, dax_env)
-    put_cpu(settings, dax_env, 95.0)
+def test_cpu_over_the_threshold_is_degraded(control_plane: ControlPlane, dax_env: str) -> None:
+    available(control_plane, dax_env)
+    put_cpu(control_plane, dax_env, 95.0)
     code, document, stderr = health("--probes", "0")
     assert code == 1
     assert document["status"] == "degraded"
@@ -143,9 +165,9 @@ def test_a_control_plane_that_does_not_answer_is_unreachable(monkeypatch: pytest
 
 
 def test_without_a_dax_data_plane_the_probe_says_it_cannot_connect(
-    monkeypatch: pytest.MonkeyPatch, settings: Any, dax_env: str
+    monkeypatch: pytest.MonkeyPatch, control_plane: ControlPlane, dax_env: str
 ) -> None:
-    available(settings, dax_env)
+    available(control_plane, dax_env)
     monkeypatch.setenv("UOOM_DAX_CLUSTER_NAME", dax_env)
     monkeypatch.setenv("DAX_ENDPOINT", f"127.0.0.1:{free_ports()}")  # nothing listens there
     started = time.monotonic()
@@ -176,8 +198,8 @@ def test_dynamodb_not_answering_without_dax_is_unreachable(monkeypatch: pytest.M
     assert code == 2 and document["status"] == "unreachable"
 
 
-def test_the_json_has_the_documented_shape(settings: Any, dax_env: str) -> None:
-    available(settings, dax_env)
+def test_the_json_has_the_documented_shape(control_plane: ControlPlane, dax_env: str) -> None:
+    available(control_plane, dax_env)
     _, document, _ = health("--probes", "0")
     assert list(document) == [
         "status",

@@ -31,7 +31,7 @@ __all__ = ["relay_dsn", "topic"]  # fixtures
 
 @pytest.fixture
 async def own_dynamodb(stack: object, tmp_path: Path) -> AsyncIterator[Stack]:
-    """A DynamoDB endpoint (moto) of this test's own, with the status table; stopped afterwards."""
+    """A DynamoDB endpoint (the stack's server) of this test's own, with the status table; stopped afterwards."""
     own = Stack(Settings(home=tmp_path / "home", dynamodb_endpoint=f"http://127.0.0.1:{free_ports()}"))
     try:
         await own.up(["dynamodb"])

@@ -18,7 +18,7 @@ from uoom.domain import events
 from uoom.domain.orders import Address, ChannelAssignment, LineItem, NewOrder, OrderStatus, PlaceOrder
 from uoom.stores.postgres import create_pool
 from uoom.stores.snapshots import to_snapshot
-from uoom.stores.unit_of_work import IdempotencyKey, PostgresUnitOfWork
+from uoom.stores.unit_of_work import RESTAURANT_CACHE_SECONDS, IdempotencyKey, PostgresUnitOfWork, restaurant_cache
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
 
@@ -86,3 +86,18 @@ async def test_an_idempotent_answer_is_stored_once_and_reads_back_as_the_same_or
         assert not await uow.remember(key, order)  # a twin's answer is already there
         remembered = await uow.remembered(key)
     assert remembered is not None and (remembered.request_hash, remembered.order) == ("hash-1", order)
+
+
+async def test_restaurants_are_read_once_per_cache_period_and_a_deactivation_shows_after_it(
+    pool: asyncpg.Pool,
+) -> None:
+    now = [0.0]
+    cache = restaurant_cache(timer=lambda: now[0])
+    first = await PostgresUnitOfWork(pool, cache).restaurant(RESTAURANT_ID)
+    await pool.execute("UPDATE restaurants SET active = false WHERE id = $1", RESTAURANT_ID)
+    assert await PostgresUnitOfWork(pool).restaurant(RESTAURANT_ID) is None  # uncached: PostgreSQL's answer
+    assert await PostgresUnitOfWork(pool, cache).restaurant(RESTAURANT_ID) == first  # within the period
+    now[0] += RESTAURANT_CACHE_SECONDS + 0.1
+    assert await PostgresUnitOfWork(pool, cache).restaurant(RESTAURANT_ID) is None
+    unknown = uuid.uuid4()
+    assert await PostgresUnitOfWork(pool, cache).restaurant(unknown) is None and unknown not in cache

@@ -122,11 +122,11 @@ class FakeAssigner:
 
 class FakeReadModel:
     def __init__(self) -> None:
-        self.behind: list[Order] = []
+        self.created_orders: list[Order] = []
         self.through: list[Order] = []
 
-    def write_behind(self, order: Order) -> None:
-        self.behind.append(order)
+    def created(self, order: Order) -> None:
+        self.created_orders.append(order)
 
     async def write_through(self, order: Order) -> bool:
         self.through.append(order)

@@ -63,7 +63,7 @@ async def test_create_stores_the_order_and_its_created_event_together_then_write
         OrderStatus.PENDING, 1, "own-fleet", "ranking")  # fmt: skip
     assert uow.commits == 1 and uow.tables.orders == {order.id: order}
     assert uow.tables.events == [(events.ORDER_CREATED, order, {})]
-    assert reads.behind == [order] and reads.through == []
+    assert reads.created_orders == [order] and reads.through == []
     asked = assigner.asked[0]
     assert (asked["order_id"], asked["pickup"], asked["dropoff"]) == (str(order.id), (52.52, 13.40), (52.53, 13.38))
     assert asked["ready_in_s"] == 15 * 60.0
@@ -100,7 +100,7 @@ async def test_a_repeated_idempotency_key_gets_the_first_answer_and_creates_noth
     again, assigner, reads = await create(uow, cmd, idempotency=key())
     assert again == first
     assert len(uow.tables.orders) == 1 and len(uow.tables.events) == 1
-    assert assigner.asked == [] and reads.behind == []  # no assignment, no read-model write
+    assert assigner.asked == [] and reads.created_orders == []  # no assignment, no read-model write
 
 
 async def test_an_idempotency_key_reused_with_another_body_is_a_conflict(uow: FakeUnitOfWork) -> None:
@@ -118,7 +118,7 @@ async def test_losing_the_race_to_a_twin_with_the_same_key_answers_as_the_twin_d
     order, _, reads = await create(uow, idempotency=key())
     assert order == twin
     assert uow.commits == 0 and uow.tables.orders == {} and uow.tables.events == []  # ours rolled back
-    assert reads.behind == []
+    assert reads.created_orders == []
 
 
 # --- change_status --------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Creating an order and moving it through its states.
 
 Both write the order and its outbox event in one transaction (the unit of work), then tell the
-read side: behind the answer for a new order (nothing older exists anywhere to be confused with),
-through it (before the answer) for a change, so that a read after the answer sees it.
+read side: a new order goes into this worker's cache only (nothing older exists anywhere to be
+confused with; the projector writes its item from the `order.created` event, and another worker
+that misses reads PostgreSQL); a change is written through (before the answer), so that a read
+after the answer sees it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
             if stored := idempotency is None or await uow.remember(idempotency, order):
                 await uow.commit()
     if stored:
-        reads.write_behind(order)
+        reads.created(order)
         return order
     # A concurrent twin with the same key committed first and ours rolled back: answer as it did.
     assert idempotency is not None

@@ -33,8 +33,8 @@ class Assigner(Protocol):
 class ReadModel(Protocol):
     """The read side (status cache, DynamoDB/DAX). Neither write may fail the use case."""
 
-    def write_behind(self, order: Order) -> None:
-        """A new order: cached at once, written in the background."""
+    def created(self, order: Order) -> None:
+        """A new order: cached at once; its read-model item is the projector's to write."""
 
     async def write_through(self, order: Order) -> bool:
         """A changed order: written before the answer, so the next read shows it (bounded wait)."""

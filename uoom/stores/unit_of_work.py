@@ -11,12 +11,15 @@ in the same transaction as the order (the relay publishes them).
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
 import asyncpg
+from cachetools import TTLCache
 
 from uoom.domain import events
 from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant
@@ -56,11 +59,24 @@ class UnitOfWork(Protocol):
     async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None: ...
 
 
+RESTAURANT_CACHE_SECONDS = 5.0  # how long a deactivated restaurant may still take orders
+
+
+def restaurant_cache(
+    size: int = 10_000, timer: Callable[[], float] = time.monotonic
+) -> TTLCache[uuid.UUID, Restaurant]:
+    """Active restaurants as last read, shared by a process's units of work: a create's lookup
+    was a round trip per order for rows that change a few times a day. Unknown ids are not kept
+    (a flood of them must not evict the real ones)."""
+    return TTLCache(maxsize=size, ttl=RESTAURANT_CACHE_SECONDS, timer=timer)
+
+
 class PostgresUnitOfWork:
     """One per use case call; enter it once per transaction (a create enters it twice)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, restaurants: TTLCache[uuid.UUID, Restaurant] | None = None) -> None:
         self.pool = pool
+        self._restaurants = restaurants
         self._conn: Any = None  # a pool connection while inside `async with`
         self._tx: Any = None
         self._committed = False
@@ -107,10 +123,17 @@ class PostgresUnitOfWork:
         return self._conn if self._conn is not None else self.pool
 
     async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None:
+        if self._restaurants is not None and (known := self._restaurants.get(restaurant_id)) is not None:
+            return known
         row = await self._reader().fetchrow(
             "SELECT id, latitude, longitude, prep_minutes FROM restaurants WHERE id = $1 AND active", restaurant_id
         )
-        return None if row is None else Restaurant(**dict(row))
+        if row is None:
+            return None
+        found = Restaurant(**dict(row))
+        if self._restaurants is not None:
+            self._restaurants[restaurant_id] = found
+        return found
 
     async def remembered(self, key: IdempotencyKey) -> Remembered | None:
         row = await self._reader().fetchrow(
