@@ -88,8 +88,10 @@ class EmbeddedServer:
         self._socket.close()
 
 
-def json_response(body: dict[str, Any], status_code: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+def json_response(body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer as it is: returned from a route, FastAPI neither validates nor re-serialises
+    it against the route's `response_model` (which still documents it)."""
+    return Response(orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json")
 
 
 def metrics_router(

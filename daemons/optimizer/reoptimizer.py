@@ -38,13 +38,13 @@ class Reoptimizer(Background):
         while True:
             await asyncio.sleep(self.settings.dispatch_interval)
             try:
-                async with self.pool.acquire() as leader:
-                    if not await leader.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+                # A transaction's lock: it ends with the transaction whatever happens, so the
+                # connection never goes back to the pool still holding it (the pool does not reset
+                # session state: uoom/stores/postgres.py).
+                async with self.pool.acquire() as leader, leader.transaction():
+                    if not await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", LEADER_LOCK):
                         continue
-                    try:
-                        await self.round()
-                    finally:
-                        await leader.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
+                    await self.round()
             except asyncio.CancelledError:
                 raise
             except Exception:

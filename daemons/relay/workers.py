@@ -47,7 +47,8 @@ class Workers:
         while not self.stopping.is_set():
             rings = self.doorbell.rings
             try:
-                claimed, outage = await self._batch()
+                with self.doorbell.batch():
+                    claimed, outage = await self._batch()
                 delay = 0.5
             except DB_ERRORS as exc:
                 self.connections.db_error = f"{type(exc).__name__}: {exc}"
@@ -65,7 +66,7 @@ class Workers:
                 await pause(self.stopping, delay)
                 delay = min(delay * 2, 10.0)
             elif claimed >= self.settings.relay_batch_size:
-                self.doorbell.ring()  # probably more: let an idle peer start on it
+                self.doorbell.ring_peer()  # probably more: let an idle peer start on it
             elif claimed and self.doorbell.rings != rings:
                 # An event committed while this batch ran may belong to one of its orders: no
                 # worker could claim it while we held that order, and its ring is spent. Look again.

@@ -136,6 +136,29 @@ async def test_doorbell_wakes_one_waiter_and_keeps_a_ring_nobody_heard() -> None
     assert bell.rings == 3  # a worker compares this before and after a batch
 
 
+async def test_a_commit_during_a_fresh_batch_wakes_nobody_but_is_kept_and_a_full_batch_wakes_a_peer() -> None:
+    bell = Doorbell()
+    idle = asyncio.create_task(bell.wait(10))
+    await asyncio.sleep(0)
+    with bell.batch():
+        bell.ring()  # the busy worker will look again: its idle peer sleeps on
+        await asyncio.sleep(0.01)
+        assert not idle.done() and bell.rings == 1
+    await asyncio.wait_for(bell.wait(10), 1)  # kept for the worker that just finished its batch
+    with bell.batch():
+        bell.ring_peer()
+        await asyncio.wait_for(idle, 1)
+
+
+async def test_a_commit_during_a_slow_batch_wakes_an_idle_worker() -> None:
+    bell = Doorbell()
+    idle = asyncio.create_task(bell.wait(10))
+    with bell.batch():
+        await asyncio.sleep(Doorbell.BUSY_RING_S + 0.01)  # a stalled publish, say
+        bell.ring()
+        await asyncio.wait_for(idle, 1)
+
+
 async def test_doorbell_wait_times_out() -> None:
     started = asyncio.get_running_loop().time()
     await Doorbell().wait(0.05)

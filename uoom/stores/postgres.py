@@ -23,9 +23,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's default reset query (`RESET ALL; UNLISTEN *; CLOSE ALL; ...`): a
     round trip on every release, two per order on the create path and one per relay batch, for
-    session state nobody sets. No pool user runs SET, takes session advisory locks or keeps
-    cursors; the one LISTEN (uoom/live_channels.py) is removed before its connection goes back;
-    and asyncpg still rolls back a transaction left open and drops listener callbacks."""
+    session state nobody sets. No pool user runs SET, takes session advisory locks (the
+    optimizer's leader lock is a transaction's) or keeps cursors; the one LISTEN
+    (uoom/live_channels.py) is removed before its connection goes back; and asyncpg still rolls
+    back a transaction left open and drops listener callbacks."""
 
 
 async def create_pool(settings: Settings, **overrides: Any) -> asyncpg.Pool:
