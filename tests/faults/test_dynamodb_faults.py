@@ -133,7 +133,10 @@ async def test_dynamodb_hanging_reads_and_the_listing_answer_in_time_from_postgr
     when = f"DynamoDB frozen at +{frozen % 1000:.1f}, restored at +{restored % 1000:.1f}"
     assert not misbehaviour(load.answers), [when, *misbehaviour(load.answers)[:10]]
     assert listings and all(status == 200 and took < QUICK_S for _, status, took, _ in listings), listings
-    during = [entry for entry in listings if frozen + 0.5 < entry[0] < restored]
+    # Sent in the last half second before the restore, a listing can still reach DynamoDB: the
+    # restore resets the frozen connection, botocore retries at once on a new one, and the answer
+    # comes within the read model's deadline (more so from a server that keeps connections alive).
+    during = [entry for entry in listings if frozen + 0.5 < entry[0] < restored - 0.5]
     assert during and {sources for *_, sources in during} == {"postgres"}, during
     back = [sent - restored for sent, *_, sources in listings if sent > restored and sources == "dynamodb"]
     assert back, f"the listing did not return to the read model: {listings[-5:]}"
