@@ -181,20 +181,21 @@ async def test_a_burst_across_two_api_workers_admits_at_most_the_limit(
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with two_worker_api.client(key, limits=limits) as c:
         await asyncio.gather(*[c.get("/healthz") for _ in range(50)])  # 50 connections, over both workers
-        for _ in range(5):  # a burst that starts and ends in one second of the clock
-            await asyncio.sleep(1.02 - time.time() % 1)
-            started = time.time()
-            burst = await asyncio.gather(*[c.get(url) for _ in range(5 * RATE_LIMIT_ACROSS_WORKERS)])
-            seconds = time.time() - started
-            if int(time.time()) == int(started):
-                break
-        else:
-            pytest.fail("no burst fitted in one second")
+        await asyncio.sleep(1.02 - time.time() % 1)  # start at the top of a second of the clock
+        started = time.time()
+        burst = await asyncio.gather(*[c.get(url) for _ in range(5 * RATE_LIMIT_ACROSS_WORKERS)])
+        ended = time.time()
+    # The limiter's windows are seconds of the clock: a burst that a busy machine stretches over
+    # two of them may be served twice the limit, never more (two workers counting alone would serve
+    # twice that: a limit each per second).
+    windows = int(ended) - int(started) + 1
     statuses = [r.status_code for r in burst]
     assert set(statuses) <= {422, 429}, statuses
     served = statuses.count(422)
     print(
-        f"a burst of {len(burst)} over two workers in {seconds:.2f} s: {served} served at {RATE_LIMIT_ACROSS_WORKERS}/s"
+        f"a burst of {len(burst)} over two workers in {ended - started:.2f} s ({windows} windows): "
+        f"{served} served at {RATE_LIMIT_ACROSS_WORKERS}/s"
     )
-    assert served <= RATE_LIMIT_ACROSS_WORKERS, f"two workers served {served} at {RATE_LIMIT_ACROSS_WORKERS}/s"
+    limit = RATE_LIMIT_ACROSS_WORKERS * windows
+    assert served <= limit, f"two workers served {served} in {windows} windows at {RATE_LIMIT_ACROSS_WORKERS}/s"
     assert served >= RATE_LIMIT_ACROSS_WORKERS // 2, served
