@@ -1,8 +1,8 @@
 """Dispatch benchmark: the synthetic day under its rules (trips, fees, the cut-off), and solve times.
 
-    .venv/bin/python bench/optimizer_bench.py [--day PATH] [--quick] [--report STEM]
+    .venv/bin/python bench/optimizer_bench.py [--day PATH] [--quick] [--report STEM] [--only day|timing]
 
-Part 1 replays the synthetic day (bench/synthetic-day.json: 6,000 orders, seeded) under every policy
+Part 1 replays the synthetic day (uoom/replay/synthetic-day.json: 6,000 orders, seeded) under every policy
 (static, greedy, greedy with joins, dispatch at once, 60 s batches with trips, rolling with fees and
 the cut-off; the weighted ones also with cost-only weights) and checks each day's books. Part 2
 times `dispatch()` with trips (1 order x 8 channels, 200 x 12) against an exact solve, and `solve()`
@@ -28,15 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.dispatch import pure, timing  # noqa: E402
-from bench.dispatch.books import Rules  # noqa: E402
-from bench.dispatch.day import day_channels, generate, twelve_channels  # noqa: E402
-from bench.dispatch.policies import COST_ONLY, replay  # noqa: E402
 from bench.dispatch.report import render  # noqa: E402
 from uoom.assignment import Weights  # noqa: E402
 from uoom.assignment.trips import Bundling  # noqa: E402
+from uoom.replay.books import Rules  # noqa: E402
+from uoom.replay.day import SYNTHETIC_DAY, day_channels, generate, twelve_channels  # noqa: E402
+from uoom.replay.policies import COST_ONLY, replay  # noqa: E402
 
 POLICIES = ["static", "greedy", "greedy+joins", "at-once", "batch", "rolling"]
 WEIGHTED = ["at-once", "batch", "rolling"]  # the policies the weights steer: run again with cost-only weights
+LABELS = {  # the rows of the report
+    "static": "static",
+    "greedy": "greedy",
+    "greedy+joins": "greedy + joins",
+    "at-once": "at once (dispatch() per order, trips + joins): the product",
+    "batch": "batch 60 s with trips (exact)",
+    "rolling": "rolling (at once + re-optimization every 2 min, the daemon's rules)",
+}
 
 
 def machine() -> dict[str, Any]:
@@ -54,21 +62,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def rules_of(day: dict[str, Any]) -> Rules:
-    return Rules(
-        frozenset(day["bundling"]["channels"]),
-        day["bundling"]["ready_within_minutes"] * 60.0,
-        day["orders"]["on_time_target_minutes"] * 60.0,
-        day["reassignment"]["fee_share_of_base_cost"],
-    )
-
-
 def replay_all(day: dict[str, Any], orders: list[Any], weights: Weights, penalty: float) -> dict[str, Any]:
-    rules, eight = rules_of(day), day_channels(day)
-    runs = [(p, weights, "default") for p in POLICIES] + [(p, COST_ONLY, "cost-only") for p in WEIGHTED]
+    rules, eight = Rules.of_day(day), day_channels(day)
+    runs = [(p, w, label) for p in POLICIES for w, label in [(weights, "default"), (COST_ONLY, "cost-only")]
+            if label == "default" or p in WEIGHTED]  # fmt: skip
     replayed = {}
     for policy, w, label in runs:
-        name = f"{policy} ({label} weights)" if policy in WEIGHTED else policy
+        name = f"{LABELS[policy]}, {label} weights" if policy in WEIGHTED else LABELS[policy]
         print(f"replaying: {name}", file=sys.stderr)
         s = replay(policy, orders, eight, rules, w, penalty, day["static_priority"], scored_with=weights)
         s["solve_ms"] = pure.percentiles(s["solve_ms"])
@@ -86,7 +86,7 @@ def replay_all(day: dict[str, Any], orders: list[Any], weights: Weights, penalty
 def time_all(day: dict[str, Any], orders: list[Any], weights: Weights, penalty: float, quick: bool) -> dict[str, Any]:
     eight = day_channels(day)
     twelve = twelve_channels(eight)
-    rules = rules_of(day)
+    rules = Rules.of_day(day)
     # The derived channels of bundling channels bundle too (the same couriers, another contract).
     bundling = Bundling(rules.bundling | {f"{c}-2" for c in rules.bundling}, rules.ready_within_s, rules.on_time_s)
     trips = []
@@ -111,33 +111,69 @@ def time_all(day: dict[str, Any], orders: list[Any], weights: Weights, penalty: 
     return {"trips_timing": trips, "timings": timings}
 
 
+PARTS = {"day": ("replay", "relative"), "timing": ("trips_timing", "timings")}
+
+
+def previous(stem: Path, only: str | None, day: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """With --only, the report the part goes into (the other part's numbers stay, with their run)."""
+    path = stem.with_suffix(".json")
+    if not only or not path.exists():
+        return {}
+    report: dict[str, Any] = json.loads(path.read_text())
+    if (report.get("seed"), report.get("quick")) != (day["seed"], quick):
+        raise SystemExit(f"{path} is of another day or --quick setting: run both parts (no --only)")
+    if "runs" not in report:  # written before reports kept one run per part
+        old = {k: report.get(k) for k in ("when", "command", "run_s", "loadavg_end")}
+        report["runs"] = {part: {**old, "loadavg": report["machine"]["loadavg"]} for part in PARTS}
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--day", type=Path, default=ROOT / "bench" / "synthetic-day.json", help="the day file")
+    parser.add_argument("--day", type=Path, default=SYNTHETIC_DAY, help="the day file")
     parser.add_argument("--quick", action="store_true", help="fewer solve-time samples")
     parser.add_argument("--report", type=Path, default=None, help="report path without suffix")
+    parser.add_argument(
+        "--only", choices=sorted(PARTS), help="run one part; its numbers replace that part's in the existing report"
+    )
     args = parser.parse_args(argv)
     stem = args.report or ROOT / "bench" / "reports" / ("optimizer-quick" if args.quick else "optimizer")
-    began, info = time.perf_counter(), machine()
+    info = machine()
     day = json.loads(args.day.read_text())
     weights, penalty = Weights(**day["default_weights"]), float(day["fallback_penalty"])
     orders = generate(day)
     command = " ".join([Path(sys.executable).name, *(sys.argv if argv is None else ["optimizer_bench.py", *argv])])
     print(f"machine: {info}\ncommand: {command}", file=sys.stderr)
-    report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": info,
-        "command": command,
-        "day": str(args.day.resolve().relative_to(ROOT)) if args.day.resolve().is_relative_to(ROOT) else str(args.day),
-        "seed": day["seed"],
-        "orders": len(orders),
-        "quick": args.quick,
-        "channels": [c["id"] for c in day["channels"]],
-        **replay_all(day, orders, weights, penalty),
-        **time_all(day, orders, weights, penalty, args.quick),
-        "loadavg_end": list(os.getloadavg()),
-        "run_s": time.perf_counter() - began,
-    }
+    previous(stem, args.only, day, args.quick)  # fail now, not after the run, if the parts cannot go together
+    fresh: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    for part in [args.only] if args.only else list(PARTS):
+        began, load = time.perf_counter(), list(os.getloadavg())
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        if part == "day":
+            fresh.update(replay_all(day, orders, weights, penalty))
+        else:
+            fresh.update(time_all(day, orders, weights, penalty, args.quick))
+        runs[part] = {"when": when, "command": command, "loadavg": load, "loadavg_end": list(os.getloadavg()),
+                      "run_s": time.perf_counter() - began}  # fmt: skip
+    # Read at the end: another part's run that finished meanwhile (`--only`) is kept.
+    report = previous(stem, args.only, day, args.quick)
+    report.update(
+        {
+            "machine": info,
+            "day": str(args.day.resolve().relative_to(ROOT))
+            if args.day.resolve().is_relative_to(ROOT)
+            else str(args.day),
+            "seed": day["seed"],
+            "orders": len(orders),
+            "quick": args.quick,
+            "channels": [c["id"] for c in day["channels"]],
+        }
+    )
+    report.update(fresh)
+    report["runs"] = {**report.get("runs", {}), **runs}
+    for stale in ("when", "command", "loadavg_end", "run_s"):  # now per part, in runs
+        report.pop(stale, None)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     text = render(report)

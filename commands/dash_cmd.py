@@ -98,7 +98,10 @@ def show(snapshot: Snapshot) -> None:
                          "batch p50/p99": f"{_number(opt.batch_orders_p50)}/{_number(opt.batch_orders_p99)}",
                          "status mix": ", ".join(f"{k} {_percent(v)}" for k, v in opt.status_mix.items()),
                          "API fallback rate": _percent(opt.api_fallback_rate), "breaker": opt.breaker,
-                         "reassignments/min": opt.reassignments_per_minute})  # fmt: skip
+                         "reassignments/min": opt.reassignments_per_minute,
+                         "trips: pairs/joins": "" if opt.trip_pairs is None
+                         else f"{_number(opt.trip_pairs)}/{_number(opt.trip_joins)}",
+                         "riding two": _percent(opt.riding_two_share)})  # fmt: skip
     for line in snapshot.problems:
         err.print(f"problem: {line}")
 

@@ -13,6 +13,9 @@ app = group("Load demo data.")
 async def demo(as_json: bool = JSON_OPTION) -> None:
     """Load 8 delivery channels and 15 restaurants in five city hubs: only those missing.
 
+    The synthetic day's four bundling channels (own-bikes, own-cars, ebike-coop, crowd-gig) are
+    inserted with `bundles` on: their couriers may carry two orders of one restaurant.
+
     A channel or restaurant that exists already is kept as it is, also when an operator changed
     it (`uoom channels set`, a disabled channel); what was kept, and changed, is reported.
     """

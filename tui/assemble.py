@@ -141,6 +141,7 @@ def _optimizer(trends: Trends, optimizer: Document | None, api: Document | None,
         mix = _recent_mix(trends, statuses, int(own.get("fallbacks") or 0))
     reassign = trends.rate("optimizer.reassignments") if optimizer is not None else None
     batch = own.get("batchOrders") or {}
+    pairs, joins, two = _trips(own)
     return OptimizerView(
         solve_p99_ms=section(optimizer, "latency", "solve", "p99"),
         batch_orders_p50=batch.get("p50"),
@@ -149,7 +150,20 @@ def _optimizer(trends: Trends, optimizer: Document | None, api: Document | None,
         api_fallback_rate=section(api, "api", "assignment", "fallbackRate"),
         breaker=section(api, "api", "assignment", "breaker"),
         reassignments_per_minute=None if reassign is None else round(reassign * 60, 2),
+        trip_pairs=pairs,
+        trip_joins=joins,
+        riding_two_share=two,
     )
+
+
+def _trips(own: Mapping[str, Any]) -> tuple[int | None, int | None, float | None]:
+    """(pairs, joins, share of orders riding two) since the optimizer started; None from an
+    optimizer without trips (its document has no `trips`), the share None before any order."""
+    trips = own.get("trips")
+    if not isinstance(trips, Mapping):
+        return None, None, None
+    pairs, joins, assigned = int(trips.get("pairs") or 0), int(trips.get("joins") or 0), own.get("assigned") or 0
+    return pairs, joins, min(2 * (pairs + joins) / assigned, 1.0) if assigned else None
 
 
 def _recent_mix(trends: Trends, statuses: Mapping[str, int], fallbacks: int) -> dict[str, float]:

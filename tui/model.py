@@ -92,6 +92,11 @@ class OptimizerView:
     api_fallback_rate: float | None  # from the API: share of choices not made by the optimizer
     breaker: str | None  # the API's optimizer breaker: closed | opened | half-opened
     reassignments_per_minute: float | None
+    # two-order trips the optimizer planned since it started: new pairs, joins of open trips, and the
+    # share of its answered orders that ride two to a courier (2 x (pairs + joins) / orders)
+    trip_pairs: int | None = None
+    trip_joins: int | None = None
+    riding_two_share: float | None = None
 
 
 @dataclass(frozen=True)

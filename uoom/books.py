@@ -5,7 +5,13 @@
   version, allowing `settle_s` for the projector to catch up;
 - Kafka holds its `order.created` event (found by key, the order id, as the relay keys them),
   its events in version order on their partition, and a version twice only under the same
-  event id (a relay's retry may publish an event twice, never two different events).
+  event id (a relay's retry may publish an event twice, never two different events);
+- its trip, if it has one, holds: as many orders as the trip's riders, all of the trip's
+  restaurant and on one channel, the two orders of a pair each other's co-rider.
+
+It also counts the slots the orders hold on each channel (`slots`): an order in flight holds one,
+and the two orders of a trip one between them, until the last of them is delivered, cancelled or
+failed (the load tracker's rule, docs/dispatch.md).
 
 Every part is bounded in time, and a service that does not answer is reported as a part that
 could not be checked (`unchecked`), never raised: `uoom bench` and the fault suite read the
@@ -29,6 +35,7 @@ import orjson
 
 from uoom.config import Settings
 from uoom.domain.events import ORDER_CREATED
+from uoom.domain.orders import FINISHED_STATES
 
 PG_CHUNK = 5000
 BATCH_GET_LIMIT = 100  # DynamoDB's maximum keys per BatchGetItem
@@ -49,6 +56,8 @@ class Books:
     seconds: float
     unchecked: dict[str, str] = field(default_factory=dict)  # part -> why it could not be checked
     checked: tuple[str, ...] = ()  # the parts that were read: postgres, read model, kafka
+    broken_trips: list[str] = field(default_factory=list)  # orders on a trip that does not hold
+    slots: dict[str, int] = field(default_factory=dict)  # channel -> slots the orders in flight hold
 
     PROBLEMS = (
         ("missing_in_postgres", "missing in PostgreSQL"),
@@ -57,6 +66,7 @@ class Books:
         ("missing_events", "without order.created on Kafka"),
         ("out_of_order", "with events out of version order on Kafka"),
         ("conflicting_duplicates", "with one version under two event ids on Kafka"),
+        ("broken_trips", "on a trip that does not hold (riders, restaurant, channel or co-riders)"),
     )
 
     @property
@@ -92,6 +102,7 @@ class Books:
             "unchecked": dict(self.unchecked),
             "seconds": round(self.seconds, 3),
             **{name: list(getattr(self, name)) for name, _ in self.PROBLEMS},
+            "slots": dict(self.slots),
         }
 
 
@@ -113,8 +124,9 @@ async def audit(
     unchecked: dict[str, str] = {}
     checked: list[str] = []
     versions: dict[str, int] | None = None
+    trips = TripBooks()
     try:
-        versions = await asyncio.wait_for(_postgres_versions(settings, ids), timeout=max(settle_s, 10.0))
+        versions, trips = await asyncio.wait_for(_postgres(settings, ids), timeout=max(settle_s, 10.0))
         checked.append("postgres")
     except Exception as exc:  # noqa: BLE001 - any failure: the part is reported as unchecked
         unchecked["postgres"] = _reason(exc)
@@ -158,6 +170,8 @@ async def audit(
         seconds=time.monotonic() - started,
         unchecked=unchecked,
         checked=tuple(p for p in order if p in checked),
+        broken_trips=trips.broken,
+        slots=trips.slots,
     )
 
 
@@ -182,21 +196,63 @@ def _reason(exc: BaseException) -> str:
     return mask_secrets(describe(exc))  # a driver's message may quote a URL with its password
 
 
-async def _postgres_versions(settings: Settings, ids: list[str]) -> dict[str, int]:
-    """order id -> version, for those of `ids` that PostgreSQL holds."""
+async def _postgres(settings: Settings, ids: list[str]) -> tuple[dict[str, int], TripBooks]:
+    """order id -> version, for those of `ids` that PostgreSQL holds; the books of their trips."""
     from uoom.stores.postgres import connect
 
     conn = await connect(settings, connect_timeout=CONNECT_TIMEOUT_S)
     try:
         found: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
         for at in range(0, len(ids), PG_CHUNK):
-            rows = await conn.fetch(
-                "SELECT id::text AS id, version FROM orders WHERE id = ANY($1::uuid[])", ids[at : at + PG_CHUNK]
-            )
-            found.update((r["id"], r["version"]) for r in rows)
-        return found
+            chunk = ids[at : at + PG_CHUNK]
+            found.update((r["id"], r["version"]) for r in await conn.fetch(
+                "SELECT id::text AS id, version FROM orders WHERE id = ANY($1::uuid[])", chunk))  # fmt: skip
+            rows += map(dict, await conn.fetch(_RIDERS, chunk))
+        return found, trip_books(rows, set(found))
     finally:
         await conn.close()
+
+
+# Every order without a trip, and every rider of the trips of the given orders (a co-rider outside
+# them included: the trip's books need both), with the trip as the write side holds it.
+_RIDERS = """SELECT o.id::text AS id, o.status::text AS status, o.channel_id, o.restaurant_id::text AS restaurant_id,
+        o.trip_id::text AS trip_id, o.co_rider_id::text AS co_rider_id, t.riders,
+        t.restaurant_id::text AS trip_restaurant_id
+    FROM orders o LEFT JOIN trips t ON t.id = o.trip_id
+    WHERE o.id = ANY($1::uuid[])
+       OR o.trip_id IN (SELECT trip_id FROM orders WHERE id = ANY($1::uuid[]) AND trip_id IS NOT NULL)"""
+FINISHED = frozenset(s.value for s in FINISHED_STATES)
+
+
+@dataclass
+class TripBooks:
+    broken: list[str] = field(default_factory=list)  # audited orders on a trip that does not hold
+    slots: dict[str, int] = field(default_factory=dict)  # channel -> slots held by audited orders in flight
+
+
+def trip_books(rows: Iterable[dict[str, Any]], audited: Collection[str]) -> TripBooks:
+    """The trips of the audited orders (`rows`: _RIDERS) and the slots they hold, a trip as one."""
+    riders: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    holders: dict[str, set[str]] = defaultdict(set)
+    for row in {r["id"]: r for r in rows}.values():
+        if row["trip_id"]:
+            riders[row["trip_id"]].append(row)
+        if row["id"] in audited and row["channel_id"] and row["status"] not in FINISHED:
+            holders[row["channel_id"]].add(row["trip_id"] or row["id"])
+    broken: set[str] = set()
+    for on_trip in riders.values():
+        first = on_trip[0]
+        pair = {r["id"] for r in on_trip}
+        holds = (
+            len(on_trip) == first["riders"]
+            and all(r["restaurant_id"] == first["trip_restaurant_id"] for r in on_trip)
+            and len({r["channel_id"] for r in on_trip}) == 1
+            and all(r["co_rider_id"] == (next(iter(pair - {r["id"]})) if len(pair) == 2 else None) for r in on_trip)
+        )
+        if not holds:
+            broken |= pair & set(audited)
+    return TripBooks(sorted(broken), {channel: len(held) for channel, held in sorted(holders.items())})
 
 
 async def _read_model(settings: Settings, ids: list[str], versions: dict[str, int], deadline: float) -> dict[str, int]:

@@ -11,7 +11,7 @@ from uoom.domain.channels import Channel
 from uoom.errors import UoomError, UsageError
 
 FIELDS = ("name", "kind", "capacity", "base_cost", "cost_per_km", "speed_kmh", "pickup_latency_min",
-          "radius_km", "quality")  # fmt: skip
+          "radius_km", "quality", "bundles")  # fmt: skip
 SELECT = "SELECT id, enabled, " + ", ".join(FIELDS) + " FROM channels"
 CHANGED = "uoom_channels"  # NOTIFY channel: the registry changed (payload: the channel id)
 
@@ -22,13 +22,15 @@ def to_channel(row: Any, load: int = 0) -> Channel:
         base_cost=float(row["base_cost"]), cost_per_km=float(row["cost_per_km"]),
         speed_kmh=float(row["speed_kmh"]), pickup_latency_min=float(row["pickup_latency_min"]),
         radius_km=float(row["radius_km"]), quality=float(row["quality"]), load=load,
+        bundles=bool(row.get("bundles", False)),
     )  # fmt: skip
 
 
 def validate(values: dict[str, Any], channel_id: str = "new") -> Channel:
-    """Check a full set of fields with the domain's own rules; raises UsageError naming the field."""
+    """Check a full set of fields with the domain's own rules (`bundles` may be left out: False);
+    raises UsageError naming the field."""
     try:
-        return Channel(id=channel_id, **{k: values[k] for k in FIELDS})
+        return Channel(id=channel_id, **{k: values[k] for k in FIELDS if k in values or k != "bundles"})
     except (ValueError, TypeError, KeyError) as exc:
         raise UsageError(f"invalid channel: {exc}") from None
 
@@ -54,7 +56,8 @@ async def add(conn: asyncpg.Connection, channel_id: str, values: dict[str, Any])
     row = asdict(channel)
     try:
         await conn.execute(
-            "INSERT INTO channels (id, " + ", ".join(FIELDS) + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO channels (id, " + ", ".join(FIELDS) + ") VALUES ("
+            + ", ".join(f"${i}" for i in range(1, len(FIELDS) + 2)) + ")",
             channel_id, *(row[k] for k in FIELDS),
         )  # fmt: skip
     except asyncpg.UniqueViolationError:

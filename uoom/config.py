@@ -107,7 +107,24 @@ class Settings(BaseSettings):
     # at least one request of the contract's most orders (500)
     optimizer_max_queued_orders: int = Field(2000, ge=500, description="Orders waiting for a solve; more: 503 at once")
     fallback_penalty: float = Field(25.0, ge=0, description="Objective points of leaving an order unassigned")
-    dispatch_interval: float = Field(2.0, gt=0, description="Seconds between rolling re-optimizations")
+    bundle_ready_within_s: float = Field(
+        300.0, ge=0, description="Two orders of one restaurant share a courier if ready this close (s)"
+    )
+    bundle_on_time_s: float = Field(
+        2700.0, gt=0, description="A trip's every order is delivered within this of its creation (s)"
+    )
+    dispatch_policy: Literal["at-once", "rolling"] = Field(
+        "rolling",
+        description="rolling (the policy that won the synthetic day under its fees: -1.1 % $ per delivered "
+        "order vs at-once, bench/reports/optimizer.md): an order's channel is chosen when it is placed, and "
+        "every dispatch_interval the open orders move where a move gains more than its fee; at-once: no moves",
+    )
+    dispatch_interval: float = Field(
+        120.0, gt=0, description="Seconds between rolling re-optimizations (120: the interval that won the day)"
+    )
+    reassign_fee_share: float = Field(
+        0.5, ge=0, description="A re-optimizer's move away from a channel pays this share of its base cost"
+    )
     reopt_threshold: float = Field(1.0, ge=0, description="Points a move must gain to be committed")
     reopt_max_orders: int = Field(500, ge=1, description="Open orders re-solved per round, oldest first")
     # api

@@ -12,16 +12,16 @@ import asyncpg
 
 DEMO_NAMESPACE = uuid.UUID("6f1c2b1e-2d7a-4c38-9a53-5d8f2b6c0e11")
 
-CHANNELS = [
-    # id, name, kind, capacity, base_cost, cost_per_km, speed_kmh, pickup_latency_min, radius_km, quality
-    ("own-bikes", "Own bike fleet", "own_fleet", 40, 3.0, 0.6, 15, 6, 4, 0.95),
-    ("own-cars", "Own car fleet", "own_fleet", 25, 4.0, 0.8, 22, 8, 8, 0.93),
-    ("ebike-coop", "E-bike cooperative", "partner", 30, 3.5, 0.9, 17, 7, 5, 0.92),
-    ("partner-alpha", "Partner Alpha", "partner", 120, 6.5, 1.1, 18, 10, 10, 0.88),
-    ("partner-beta", "Partner Beta", "partner", 80, 5.5, 1.4, 20, 12, 8, 0.85),
-    ("crowd-gig", "Crowd gig couriers", "partner", 200, 4.5, 1.6, 14, 15, 6, 0.80),
-    ("partner-premium", "Partner Premium", "partner", 60, 8.0, 1.0, 25, 5, 12, 0.97),
-    ("restaurant-self", "Restaurant's own delivery", "restaurant", 50, 2.0, 0.5, 12, 3, 2, 0.90),
+CHANNELS = [  # the day's `bundling` channels carry two-order trips
+    # id, name, kind, capacity, base_cost, cost_per_km, speed_kmh, pickup_latency_min, radius_km, quality, bundles
+    ("own-bikes", "Own bike fleet", "own_fleet", 40, 3.0, 0.6, 15, 6, 4, 0.95, True),
+    ("own-cars", "Own car fleet", "own_fleet", 25, 4.0, 0.8, 22, 8, 8, 0.93, True),
+    ("ebike-coop", "E-bike cooperative", "partner", 30, 3.5, 0.9, 17, 7, 5, 0.92, True),
+    ("partner-alpha", "Partner Alpha", "partner", 120, 6.5, 1.1, 18, 10, 10, 0.88, False),
+    ("partner-beta", "Partner Beta", "partner", 80, 5.5, 1.4, 20, 12, 8, 0.85, False),
+    ("crowd-gig", "Crowd gig couriers", "partner", 200, 4.5, 1.6, 14, 15, 6, 0.80, True),
+    ("partner-premium", "Partner Premium", "partner", 60, 8.0, 1.0, 25, 5, 12, 0.97, False),
+    ("restaurant-self", "Restaurant's own delivery", "restaurant", 50, 2.0, 0.5, 12, 3, 2, 0.90, False),
 ]
 
 HUBS = {
@@ -57,7 +57,7 @@ class Seeded:
 
 
 CHANNEL_COLUMNS = ("id", "name", "kind", "capacity", "base_cost", "cost_per_km", "speed_kmh",
-                   "pickup_latency_min", "radius_km", "quality")  # fmt: skip
+                   "pickup_latency_min", "radius_km", "quality", "bundles")  # fmt: skip
 RESTAURANT_COLUMNS = ("id", "name", "latitude", "longitude")
 
 

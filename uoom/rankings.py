@@ -19,17 +19,21 @@ import redis.asyncio as aioredis
 
 from uoom import channels
 from uoom.domain.channels import CRITERIA, Channel, Weights
+from uoom.domain.ranking import SCORE_OF, criterion_scores
 from uoom.stores import redis_keys
 
 # weight criterion -> ZSET name (DESIGN.md names the time criterion "latency" in Redis)
-ZSET_OF = {"cost": "cost", "time": "latency", "quality": "quality", "capacity": "capacity"}
-TYPICAL_TRIP_KM = 3.0
+ZSET_OF = SCORE_OF
 
 # Moves one order's slot between channels exactly once, however often an event is redelivered,
 # and never backwards: the order's version last applied is kept (KEYS[3], also after the slot is
 # released), and an event of that version or older changes nothing. So a late event (a replayed
 # dead letter, a duplicate) can neither move the slot back to an older channel nor re-take a
 # released one. Version 0: unversioned, applied as before.
+# KEYS: order -> channel whose slot it holds, channel -> load, the order's load version, order ->
+# the trip whose slot it shares, "trip|channel" -> the trip's riders holding that channel's slot.
+# ARGV: order id, channel ('' releases), version, version TTL, trip id ('': rides alone).
+# A trip holds one slot: its first rider on a channel takes it, its last rider off it gives it back.
 MOVE_LOAD = """
 local version = tonumber(ARGV[3])
 if version > 0 then
@@ -37,38 +41,39 @@ if version > 0 then
   if version <= seen then return 0 end
   redis.call('SET', KEYS[3], version, 'EX', ARGV[4])
 end
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local wanted = ARGV[2]
+local order, wanted, trip = ARGV[1], ARGV[2], ARGV[5]
+if wanted == '' then trip = '' end
+local current = redis.call('HGET', KEYS[1], order) or ''
+local held_trip = redis.call('HGET', KEYS[4], order) or ''
+if current == wanted and held_trip == trip then return 0 end
+if current ~= '' then
+  if held_trip ~= '' then
+    local riders = held_trip .. '|' .. current
+    if redis.call('HINCRBY', KEYS[5], riders, -1) <= 0 then
+      redis.call('HDEL', KEYS[5], riders)
+      redis.call('HINCRBY', KEYS[2], current, -1)
+    end
+  else
+    redis.call('HINCRBY', KEYS[2], current, -1)
+  end
+end
 if wanted == '' then
-  if not current then return 0 end
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HINCRBY', KEYS[2], current, -1)
+  redis.call('HDEL', KEYS[1], order)
+  redis.call('HDEL', KEYS[4], order)
   return 1
 end
-if current == wanted then return 0 end
-if current then redis.call('HINCRBY', KEYS[2], current, -1) end
-redis.call('HSET', KEYS[1], ARGV[1], wanted)
-redis.call('HINCRBY', KEYS[2], wanted, 1)
+redis.call('HSET', KEYS[1], order, wanted)
+if trip ~= '' then
+  redis.call('HSET', KEYS[4], order, trip)
+  if redis.call('HINCRBY', KEYS[5], trip .. '|' .. wanted, 1) == 1 then
+    redis.call('HINCRBY', KEYS[2], wanted, 1)
+  end
+else
+  redis.call('HDEL', KEYS[4], order)
+  redis.call('HINCRBY', KEYS[2], wanted, 1)
+end
 return 1
 """
-
-
-def criterion_scores(channels: Sequence[Channel]) -> dict[str, dict[str, float]]:
-    raw = {
-        "cost": {c.id: -(c.base_cost + c.cost_per_km * TYPICAL_TRIP_KM) for c in channels},
-        "latency": {c.id: -(c.pickup_latency_min + TYPICAL_TRIP_KM / c.speed_kmh * 60) for c in channels},
-        "quality": {c.id: c.quality for c in channels},
-        "capacity": {c.id: (c.free / c.capacity if c.capacity else 0.0) for c in channels},
-    }
-    return {name: _normalise(values) for name, values in raw.items()}
-
-
-def _normalise(values: Mapping[str, float]) -> dict[str, float]:
-    if not values:
-        return {}
-    low, high = min(values.values()), max(values.values())
-    span = high - low
-    return {k: (v - low) / span if span else 1.0 for k, v in values.items()}
 
 
 async def get_weights(redis: aioredis.Redis) -> Weights:
@@ -213,10 +218,15 @@ def _ranking_rows(composite: list[Any], *criteria: list[Any]) -> list[dict[str, 
     return rows
 
 
-async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None, version: int = 0) -> bool:
+async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None, version: int = 0,
+                    trip_id: str | None = None) -> bool:  # fmt: skip
     """Give the order's slot to `channel_id` (None: release it) as of the order's `version`;
-    False when nothing changed (the same event again, or an older one). Idempotent."""
-    keys = (redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, redis_keys.order_load_version(order_id))
-    args = (order_id, channel_id or "", version, redis_keys.LOAD_VERSION_TTL_SECONDS)
-    result = await redis.eval(MOVE_LOAD, 3, *keys, *args)  # type: ignore[misc]
+    False when nothing changed (the same event again, or an older one). Idempotent. An order on
+    a trip (`trip_id`) shares the trip's one slot with its co-rider: the slot is taken by the
+    first of them on the channel and given back when the last one lets go (delivered, cancelled,
+    failed, or moved off)."""
+    keys = (redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, redis_keys.order_load_version(order_id),
+            redis_keys.ORDER_TRIP, redis_keys.TRIP_RIDERS)  # fmt: skip
+    args = (order_id, channel_id or "", version, redis_keys.LOAD_VERSION_TTL_SECONDS, trip_id or "")
+    result = await redis.eval(MOVE_LOAD, 5, *keys, *args)  # type: ignore[misc]
     return bool(result)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench.dispatch.day import SimOrder
 from uoom.assignment import Channel, Delivery, Weights, greedy, solve
 from uoom.assignment.costs import build_cost_table, objective
 from uoom.assignment.cpsat import cpsat_choice
+from uoom.replay.day import SimOrder
 
 CPSAT_LIMIT_S = 10.0
 

@@ -34,6 +34,9 @@ class Choice:
     cost: Decimal | None  # dollars, to the cent
     eta_seconds: int | None
     source: Source
+    trip_id: str | None = None  # the optimizer's trip (a bundling channel): fresh, or an open one to join
+    co_rider_id: str | None = None  # the intended co-rider's order id (informational)
+    pickup_in_s: float | None = None  # seconds from now to the trip's planned pickup
 
 
 class Assigner:
@@ -52,10 +55,11 @@ class Assigner:
         self.breaker_state = "closed"
 
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
-                     value: Decimal, ready_in_s: float) -> Choice:  # fmt: skip
-        """The channel of a new order (`value`: its total; `ready_in_s`: when the food is ready).
-        Never raises for want of a channel: source "none" when nothing assigns one."""
-        choice = await self._optimizer(order_id, pickup, dropoff, value, ready_in_s)
+                     value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> Choice:  # fmt: skip
+        """The channel of a new order (`value`: its total; `ready_in_s`: when the food is ready;
+        `restaurant_id`: lets the optimizer put it on a two-order trip). Never raises for want of a
+        channel: source "none" when nothing assigns one. Only the optimizer's choice carries a trip."""
+        choice = await self._optimizer(order_id, pickup, dropoff, value, ready_in_s, restaurant_id)
         if choice is None:
             delivery = Delivery(order_id, pickup, dropoff, float(value), ready_in_s)
             live = await self.live.current(fresh=True)
@@ -67,11 +71,12 @@ class Assigner:
         return choice
 
     async def _optimizer(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
-                         value: Decimal, ready_in_s: float) -> Choice | None:  # fmt: skip
+                         value: Decimal, ready_in_s: float, restaurant_id: str | None) -> Choice | None:  # fmt: skip
         try:
             order = OptimizeOrder(order_id=order_id, pickup=Point.of(pickup), dropoff=Point.of(dropoff),
-                                  value=value, ready_at=ready_in_s)  # fmt: skip
-            body = OptimizeRequest(orders=[order], deadline_ms=self.deadline_ms).model_dump_json()
+                                  value=value, ready_at=ready_in_s, restaurant_id=restaurant_id)  # fmt: skip
+            # no nulls: an optimizer older than a field (restaurantId) refuses it, even null
+            body = OptimizeRequest(orders=[order], deadline_ms=self.deadline_ms).model_dump_json(exclude_none=True)
         except ValueError as exc:  # outside the contract's limits: not the optimizer's failure
             log.debug("order %s not sent to the optimizer: %s", order_id, describe(exc))
             return None
@@ -93,7 +98,8 @@ class Assigner:
         mine = answer.assignment_of(order_id)
         if answer.status == "FALLBACK" or mine is None or mine.channel_id is None:
             return None
-        return Choice(mine.channel_id, mine.cost.quantize(CENT), mine.eta_seconds or 0, "optimizer")
+        return Choice(mine.channel_id, mine.cost.quantize(CENT), mine.eta_seconds or 0, "optimizer",
+                      mine.trip_id, mine.co_rider_id, mine.pickup_in_s)  # fmt: skip
 
     @staticmethod
     def _ranking(delivery: Delivery, live: LiveView) -> Choice | None:

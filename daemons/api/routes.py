@@ -85,7 +85,8 @@ def _status_view(snapshot: dict[str, Any], source: str) -> dict[str, Any]:
     return {
         "orderId": snapshot["id"], "status": snapshot["status"], "version": snapshot["version"],
         "updatedAt": snapshot["updatedAt"], "channelId": snapshot.get("channelId"),
-        "estimatedDeliveryTime": snapshot.get("estimatedDeliveryTime"), "source": source,
+        "estimatedDeliveryTime": snapshot.get("estimatedDeliveryTime"), "tripId": snapshot.get("tripId"),
+        "coRiderId": snapshot.get("coRiderId"), "source": source,
     }  # fmt: skip
 
 

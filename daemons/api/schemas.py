@@ -85,6 +85,10 @@ class BatchStatusRequest(Body):
     order_ids: list[UUID] = Field(min_length=1, max_length=100)
 
 
+TRIP = "The courier's trip on a bundling channel (one or two orders of one restaurant); null: none"
+CO_RIDER = "The other order of its two-order trip; null: it rides alone (so far)"
+
+
 class OrderStatusView(Body):
     order_id: UUID
     status: OrderStatus
@@ -92,6 +96,8 @@ class OrderStatusView(Body):
     updated_at: str
     channel_id: str | None = None
     estimated_delivery_time: str | None = None
+    trip_id: UUID | None = Field(None, description=TRIP)
+    co_rider_id: UUID | None = Field(None, description=CO_RIDER)
     source: str = Field(description="Where the answer came from: cache, dynamodb, dax or postgres")
 
 
@@ -117,6 +123,8 @@ class OrderView(Body):
     created_at: str
     updated_at: str
     version: int
+    trip_id: UUID | None = Field(None, description=TRIP)
+    co_rider_id: UUID | None = Field(None, description=CO_RIDER)
 
 
 class CustomerOrdersQuery(Body):

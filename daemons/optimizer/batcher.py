@@ -8,6 +8,8 @@ that cannot finish in time. A request whose caller has hung up (its `submit` was
 dropped before the solve. One whose deadline passed while it waited gets no solver time either:
 the greedy rule answers it at once (status FALLBACK, as when the solver runs out of time). The others
 share one model, with what is left of the shortest deadline, counted from each one's arrival.
+With a `TripPlanner` (trips.py), a batch whose orders name their restaurant, while a live channel
+bundles, is solved with two-order trips; every other batch, and a late one, as before.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from daemons.background import Background
+from daemons.optimizer.trips import TripPlanner
 from uoom.assignment import Assignment, Delivery, Result, solve
+from uoom.assignment.model import Ride
 from uoom.live_channels import LiveView
 
 LiveInputs = Callable[[], Awaitable[LiveView]]
@@ -29,14 +34,21 @@ class QueueFull(Exception):
     """Too many orders already wait for a solve."""
 
 
+class Answer(NamedTuple):
+    """A request's assignments (in its order), the batch's result, and its orders' trips by id."""
+
+    assignments: list[Assignment]
+    result: Result
+    rides: dict[str, Ride]
+
+
 @dataclass
 class Pending:
     deliveries: list[Delivery]
     deadline_ms: float
+    restaurants: list[str | None] | None = None  # per delivery; None: no restaurant given
     arrived: float = field(default_factory=lambda: asyncio.get_running_loop().time())
-    done: asyncio.Future[tuple[list[Assignment], Result]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    done: asyncio.Future[Answer] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def left_ms(self, now: float) -> float:
         return self.deadline_ms - (now - self.arrived) * 1000
@@ -45,19 +57,20 @@ class Pending:
 class MicroBatcher(Background):
     def __init__(self, inputs: LiveInputs, window_ms: float, fallback_penalty: float,
                  on_result: Callable[[Result, int], None], max_queued_orders: int = 2000,
-                 on_shed: Shed = lambda reason, orders: None) -> None:  # fmt: skip
+                 on_shed: Shed = lambda reason, orders: None, trips: TripPlanner | None = None) -> None:  # fmt: skip
         self.inputs, self.window, self.penalty, self.on_result = inputs, window_ms / 1000, fallback_penalty, on_result
-        self.max_queued, self.on_shed = max_queued_orders, on_shed
+        self.max_queued, self.on_shed, self.trips = max_queued_orders, on_shed, trips
         self.queued = 0  # orders submitted and not yet taken into a solve
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
 
-    async def submit(self, deliveries: list[Delivery], deadline_ms: float) -> tuple[list[Assignment], Result]:
-        """This request's assignments (in its order), and the result of the batch it was solved in.
-        Cancelling the call (the caller went away) takes the request out of its batch."""
+    async def submit(self, deliveries: list[Delivery], deadline_ms: float,
+                     restaurants: list[str | None] | None = None) -> Answer:  # fmt: skip
+        """This request's assignments (in its order), the result of the batch it was solved in, and
+        its orders' trips. Cancelling the call (the caller went away) takes the request out of its batch."""
         if self.queued + len(deliveries) > self.max_queued:
             self.on_shed("full", len(deliveries))
             raise QueueFull(f"{self.queued} orders wait for a solve (at most {self.max_queued})")
-        pending = Pending(deliveries, deadline_ms)
+        pending = Pending(deliveries, deadline_ms, restaurants)
         self.queued += len(deliveries)
         self._queue.put_nowait(pending)
         return await pending.done  # a cancelled caller cancels `done`, which the batch then skips
@@ -97,8 +110,13 @@ class MicroBatcher(Background):
 
     async def _answer(self, batch: list[Pending], live: LiveView, deadline_ms: float) -> None:
         deliveries = [d for p in batch for d in p.deliveries]
-        if len(deliveries) <= INLINE_ORDERS:
-            # ~0.2 ms a order here: the hop to a thread and back cost more CPU than the solve
+        restaurants = [r for p in batch for r in (p.restaurants or [None] * len(p.deliveries))]
+        inline = len(deliveries) <= INLINE_ORDERS  # ~0.2 ms a order: the hop to a thread costs more
+        rides: dict[str, Ride] = {}
+        if self.trips and deadline_ms > 0 and self.trips.applies(live, restaurants):
+            solved = await self.trips.solve(deliveries, restaurants, live, deadline_ms, self.penalty, inline=inline)
+            result, rides = solved.result, solved.rides
+        elif inline:
             result = solve(deliveries, live.channels, live.weights, deadline_ms, self.penalty)
         else:
             result = await asyncio.to_thread(solve, deliveries, live.channels, live.weights, deadline_ms, self.penalty)
@@ -108,4 +126,5 @@ class MicroBatcher(Background):
             mine = list(result.assignments[start : start + len(p.deliveries)])
             start += len(p.deliveries)
             if not p.done.done():
-                p.done.set_result((mine, result))
+                trips = {a.order_id: rides[a.order_id] for a in mine if a.order_id in rides}
+                p.done.set_result(Answer(mine, result, trips))

@@ -1,5 +1,6 @@
 """Channel load driven by the order events: a slot is taken when an order gets a channel, moved on
-reassignment, released when the order is delivered, cancelled or failed. A consumer group commits
+reassignment, released when the order is delivered, cancelled or failed. The two orders of a trip
+share one slot, held until the last of them is delivered, cancelled or failed. A consumer group commits
 offsets only after Redis applied the batch; the per-order holder makes a redelivered event a no-op.
 Observed quality (on time or not) is kept as a moving average per channel."""
 
@@ -58,7 +59,8 @@ class LoadTracker(Background):
         status = OrderStatus(order["status"])
         holder = None if status in FINISHED_STATES else order.get("channelId")
         # guarded by the order's version: an older event (a replayed dead letter) changes nothing
-        if await rankings.move_load(self.redis, order["id"], holder, int(order.get("version") or 0)):
+        version, trip = int(order.get("version") or 0), order.get("tripId")
+        if await rankings.move_load(self.redis, order["id"], holder, version, trip):  # a trip: one slot
             self.applied += 1
             if status is OrderStatus.DELIVERED and order.get("channelId"):
                 await self._observe_quality(order)

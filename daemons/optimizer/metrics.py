@@ -12,10 +12,12 @@ from uoom.assignment import Result
 if TYPE_CHECKING:
     from daemons.optimizer.load_tracker import LoadTracker
     from daemons.optimizer.reoptimizer import Reoptimizer
+    from daemons.optimizer.trips import TripCounts
 
 SOLVE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 250)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 SHED_REASONS = ("full", "gone", "late")
+TRIP_KINDS = ("pair", "join", "single")  # new two-order trips, joins of open trips, singles on bundling channels
 
 
 class OptimizerMetrics:
@@ -33,6 +35,10 @@ class OptimizerMetrics:
                                      "caller gone, deadline passed while waiting (greedy)", ("reason",))  # fmt: skip
         for reason in SHED_REASONS:
             self.shed_orders.labels(reason)
+        self.trip_counts = m.counter("optimizer_trips", "Trips planned on bundling channels: new pairs (one per "
+                                     "pair), joins of open trips, singles", ("kind",))  # fmt: skip
+        for kind in TRIP_KINDS:
+            self.trip_counts.labels(kind)
         m.gauge("optimizer_fallback_ratio", "Share of assigned orders left to the fallback",
                 reads=lambda: self.fallback_rate() or 0.0)  # fmt: skip
         self._rounds: Reoptimizer | None = None
@@ -48,6 +54,12 @@ class OptimizerMetrics:
         self.assigned.inc(size)
         self.fallbacks.inc(sum(1 for a in result.assignments if a.fallback))
 
+    def trips(self, counts: TripCounts) -> None:
+        """What one solve with trips planned (the order's transaction may still refuse a join)."""
+        for kind, n in zip(TRIP_KINDS, (counts.pairs, counts.joins, counts.singles), strict=True):
+            if n:
+                self.trip_counts.labels(kind).inc(n)
+
     def shed(self, reason: str, orders: int) -> None:
         """Orders of a request refused (queue full), dropped (caller gone), or answered by the
         greedy rule without the solver (its deadline passed while it waited)."""
@@ -60,6 +72,8 @@ class OptimizerMetrics:
                                  lambda: reoptimizer.reassigned)  # fmt: skip
         self.kit.counter_reading("optimizer_reoptimization_rounds", "Rolling re-optimization rounds",
                                  lambda: reoptimizer.rounds)  # fmt: skip
+        self.kit.counter_reading("optimizer_reassignment_fees_dollars", "Fees the moves paid their old channels",
+                                 lambda: float(reoptimizer.fees_paid))  # fmt: skip
         self.kit.counter_reading("optimizer_load_events", "Order events applied to the channels' load",
                                  lambda: load_tracker.applied)  # fmt: skip
 
@@ -77,7 +91,11 @@ class OptimizerMetrics:
             "fallbacks": total(self.fallbacks),
             "fallbackRate": self.fallback_rate(),
             "shed": by_label(self.shed_orders),
+            "trips": {f"{kind}s": n for kind, n in by_label(self.trip_counts).items()},
+            "dispatchPolicy": rounds.settings.dispatch_policy if rounds else None,
             "reassignments": rounds.reassigned if rounds else 0,
+            "reassignmentFees": float(rounds.fees_paid) if rounds else 0.0,
+            "reserveSlots": rounds.last_reserve if rounds else None,
             "reoptimizationRounds": rounds.rounds if rounds else 0,
             "lastRoundMs": rounds.last_round_ms if rounds else None,
             "loadEventsApplied": loads.applied if loads else 0,

@@ -1,15 +1,21 @@
-"""Rolling re-optimization: every UOOM_DISPATCH_INTERVAL, re-solve the orders that are assigned and
-not yet picked up, and commit the moves that gain more than the threshold through the
-`reassign_channel` use case (the order's channel and its outbox event in one transaction). One
-replica at a time (an advisory lock), so two optimizers never move the same orders."""
+"""Rolling re-optimization (dispatch_policy "rolling", the default; "at-once" runs no rounds): every
+UOOM_DISPATCH_INTERVAL, re-solve the open orders a courier has not reached yet (the cut-off) and
+that ride alone, and commit the moves whose gain net of their fee (UOOM_REASSIGN_FEE_SHARE x the old
+channel's base cost) beats the threshold, leaving every channel a reserve of free slots for the
+orders that arrive before the next round (docs/dispatch.md). Each move goes through the
+`reassign_channel` use case (the order's channel and its outbox event, with the fee, in one
+transaction; the cut-off and the co-rider checked again on the locked row). One replica at a time
+(an advisory lock), so two optimizers never move the same orders."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -17,14 +23,21 @@ import asyncpg
 from daemons.background import Background
 from uoom.assignment import CurrentAssignment, Delivery, Reassignment, reoptimize
 from uoom.config import Settings
-from uoom.domain.orders import OPEN_STATES
 from uoom.live_channels import LiveChannels
 from uoom.services.channels import reassign_channel
+from uoom.stores.orders import MOVABLE, OPEN_SQL
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger("uoom.optimizer.reoptimizer")
 LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
-OPEN = [s.value for s in OPEN_STATES]
+RESERVE_WINDOW_S = 60.0  # the arrival rate behind the reserve: orders placed over the last minute
+
+
+def reserve_slots(arrivals: int, window_s: float, interval_s: float) -> int:
+    """Free slots every channel keeps from moves: the orders expected before the next round (the
+    recent arrival rate x the interval, rounded up). Any of them may want any channel, so each
+    channel keeps that many."""
+    return math.ceil(arrivals * interval_s / window_s) if window_s > 0 else 0
 
 
 class Reoptimizer(Background):
@@ -32,9 +45,18 @@ class Reoptimizer(Background):
         self.settings, self.pool, self.live = settings, pool, live
         self.rounds = 0
         self.reassigned = 0
+        self.fees_paid = Decimal(0)  # dollars the committed moves paid their old channels
         self.last_round_ms: float | None = None
+        self.last_reserve: int | None = None
+
+    @property
+    def rolling(self) -> bool:
+        return self.settings.dispatch_policy == "rolling"
 
     async def run(self) -> None:
+        if not self.rolling:
+            log.info("dispatch policy %s: no re-optimization rounds", self.settings.dispatch_policy)
+            return
         while True:
             await asyncio.sleep(self.settings.dispatch_interval)
             try:
@@ -53,16 +75,22 @@ class Reoptimizer(Background):
     async def round(self) -> list[Reassignment]:
         started = time.perf_counter()
         rows = await self.pool.fetch(
-            """SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
-                      o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
-               FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
-               WHERE o.status = ANY($1::order_status_enum[])
-               ORDER BY o.created_at LIMIT $2""",
-            OPEN,
+            f"""SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
+                       o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
+                FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
+                WHERE {MOVABLE}
+                ORDER BY o.created_at LIMIT $1""",  # noqa: S608 - module constants; values are bind parameters
             self.settings.reopt_max_orders,
         )
         if not rows:
             return []
+        window = max(RESERVE_WINDOW_S, self.settings.dispatch_interval)
+        # orders placed over the window and still open: nearly all of them (none is delivered that fast)
+        arrivals = await self.pool.fetchval(
+            f"SELECT count(*) FROM orders o WHERE {OPEN_SQL} AND o.created_at > now() - make_interval(secs => $1)",  # noqa: S608
+            window,
+        )
+        reserve = self.last_reserve = reserve_slots(arrivals, window, self.settings.dispatch_interval)
         live = await self.live.current()
         now = datetime.now(UTC)
         current = [_current_assignment(r, now) for r in rows]
@@ -72,20 +100,24 @@ class Reoptimizer(Background):
             live.channels,
             live.weights,
             threshold=self.settings.reopt_threshold,
+            fee_share=self.settings.reassign_fee_share,
+            reserve=reserve,
             deadline_ms=self.settings.optimizer_deadline_ms,
             fallback_penalty=self.settings.fallback_penalty,
         )
         committed = [m for m in moves if await self._commit(m)]
         self.rounds += 1
         self.reassigned += len(committed)
+        self.fees_paid += sum((m.fee for m in committed), Decimal(0))
         self.last_round_ms = (time.perf_counter() - started) * 1000
         return committed
 
     async def _commit(self, move: Reassignment) -> bool:
-        """Apply one move unless the order changed meanwhile (picked up, or moved by someone else)."""
+        """Apply one move unless it no longer applies (picked up, moved by someone else, past the
+        cut-off, or joined by a co-rider since the round read it)."""
         moved = await reassign_channel(
             uuid.UUID(move.order_id), move.from_channel_id, move.to_channel_id, move.cost, move.eta_seconds,
-            move.gain, PostgresUnitOfWork(self.pool),
+            move.gain, PostgresUnitOfWork(self.pool), fee=move.fee,
         )  # fmt: skip
         return moved is not None
 

@@ -52,12 +52,13 @@ async def optimize(body: OptimizeRequest, request: Request) -> Response:
     state = request.app.state
     deadline = body.deadline_ms or state.settings.optimizer_deadline_ms
     try:
-        mine, result = await _while_connected(request, state.parts["batcher"].submit(body.deliveries(), deadline))
+        work = state.parts["batcher"].submit(body.deliveries(), deadline, body.restaurants())
+        mine, result, rides = await _while_connected(request, work)
     except QueueFull as exc:
         raise Problem(503, "Service unavailable", f"busy: {exc}; retry later", {"Retry-After": "1"}) from None
     except CallerGone:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
-    answer = OptimizeResponse.of(mine, result.status, result.solve_ms)
+    answer = OptimizeResponse.of(mine, result.status, result.solve_ms, rides)
     return Response(answer.model_dump_json(), media_type="application/json")
 
 

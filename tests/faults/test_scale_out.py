@@ -41,7 +41,7 @@ async def test_two_of_every_daemon_share_the_work_and_lose_nothing_when_one_of_e
     fault_stack: FaultStack, daemons: Daemons
 ) -> None:
     settings = {"UOOM_API_RATE_LIMIT_PER_SECOND": str(LIMIT), "UOOM_STATUS_CACHE_TTL_MS": str(CACHE_TTL_MS),
-                "UOOM_DISPATCH_INTERVAL": "0.5"}  # fmt: skip
+                "UOOM_DISPATCH_INTERVAL": "0.5", "UOOM_DISPATCH_POLICY": "rolling"}  # fmt: skip
     platform = await daemons.platform(apis=2, relays=2, optimizers=2, **settings)
     api_a, api_b = platform["serve"]
     since = datetime.now(UTC)

@@ -122,3 +122,33 @@ def test_list_prints_a_table_on_stdout_and_camel_case_json(scratch_env: str) -> 
     assert [r.split()[:3] for r in rows] == [["partner-gamma", "partner", "20"]]
     (channel,) = json.loads(invoke("channels", "list", "--json").stdout)
     assert {"baseCost", "costPerKm", "speedKmh", "pickupLatencyMin", "radiusKm"} <= set(channel)
+
+
+def test_bundles_is_set_by_add_and_set_shown_by_list_and_loaded_with_the_registry(scratch_env: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from uoom import channels
+
+    added = invoke(*ADD, "--bundles", "--json")
+    assert added.exit_code == 0, added.stderr
+    assert json.loads(added.stdout)["bundles"] is True
+    table = invoke("channels", "list")
+    assert table.stdout.splitlines()[0].split()[-2:] == ["BUNDLES", "ENABLED"]
+    off = invoke("channels", "set", "partner-gamma", "--no-bundles", "capacity=30", "--json")
+    assert off.exit_code == 0, off.stderr
+    assert (json.loads(off.stdout)["bundles"], json.loads(off.stdout)["capacity"]) == (False, 30)
+    assert json.loads(invoke("channels", "set", "partner-gamma", "bundles=true", "--json").stdout)["bundles"] is True
+
+    async def registry() -> list[channels.Channel]:
+        conn = await asyncpg.connect(scratch_env)
+        try:
+            return await channels.enabled_channels(conn)
+        finally:
+            await conn.close()
+
+    assert [(c.id, c.bundles) for c in asyncio.run(registry())] == [("partner-gamma", True)]
+    nothing = invoke("channels", "set", "partner-gamma")
+    assert nothing.exit_code == 2 and nothing.stderr.startswith("error: nothing to change")
+    assert len(nothing.stderr.strip().splitlines()) == 1

@@ -93,12 +93,12 @@ def test_migrate_down_refuses_without_yes_and_says_what_it_would_drop(holding_da
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "drops table restaurants: 15 rows" in result.stderr
-    assert "drops table channels: 8 rows" in result.stderr
+    assert "drops table channels: 8 rows" in result.stderr  # and 0004's channels.bundles: 8 rows more
     assert "drops table api_keys: 1 row\n" in result.stderr
     assert "drops table orders: empty" in result.stderr
-    assert "loses 25 rows, 1 of them outbox events never published to Kafka" in result.stderr
+    assert "loses 33 rows, 1 of them outbox events never published to Kafka" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: refused to undo {', '.join(m.path.name for m in reversed(migrate.load()))} and lose 25 rows "
+        f"error: refused to undo {', '.join(m.path.name for m in reversed(migrate.load()))} and lose 33 rows "
         f"without --yes (no terminal to ask on): run `uoom migrate down --steps {everything} --yes`"
     )
     assert {"orders", "outbox_events", "api_keys"} <= tables(holding_data)
@@ -114,14 +114,14 @@ def test_migrate_down_dry_run_lists_the_rows_and_changes_nothing(holding_data: s
     assert plan["dryRun"] is True and plan["undone"] == []
     assert plan["migrations"][-1] == first
     assert {"migration": first, "table": "restaurants", "column": None, "rows": 15} in plan["dropped"]
-    assert plan["rowsLost"] == 25 and plan["unpublishedEvents"] == 1
+    assert plan["rowsLost"] == 33 and plan["unpublishedEvents"] == 1
     assert {"orders", "outbox_events", "api_keys"} <= tables(holding_data)
 
 
 def test_migrate_down_answered_no_changes_nothing(holding_data: str, answering: None) -> None:
     result = invoke(holding_data, "migrate", "down", "--steps", "99", input="n\n")
     assert result.exit_code == 1
-    assert "and lose 25 rows? [y/N]" in result.stderr
+    assert "and lose 33 rows? [y/N]" in result.stderr
     assert "nothing changed" in result.stderr
     assert "orders" in tables(holding_data)
 
@@ -139,7 +139,7 @@ def test_migrate_down_with_yes_still_lists_the_loss(holding_data: str) -> None:
     assert "drops table restaurants: 15 rows" in result.stderr
     done = json.loads(result.stdout)
     assert done["undone"] == [m.path.name for m in reversed(migrate.load())] == done["migrations"]
-    assert done["rowsLost"] == 25 and done["dryRun"] is False
+    assert done["rowsLost"] == 33 and done["dryRun"] is False
     assert tables(holding_data) == {"schema_migrations"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,8 +14,11 @@ from pydantic import SecretStr
 
 from daemons.optimizer.reoptimizer import Reoptimizer
 from uoom import demo, migrate
+from uoom.config import Settings
 from uoom.live_channels import LiveChannels
+from uoom.services.channels import reassign_channel
 from uoom.stores.postgres import create_pool
+from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
 
@@ -32,18 +36,42 @@ async def world(scratch_dsn, settings, private_redis_url):
     await redis.aclose()
 
 
-async def place(pool: asyncpg.Pool, channel: str, cost: str, eta_s: int, status: str = "CONFIRMED") -> uuid.UUID:
+async def place(pool: asyncpg.Pool, channel: str, cost: str, eta_s: int, status: str = "CONFIRMED",
+                age_s: float = 0.0, assigned_age_s: float | None = None,
+                trip_id: uuid.UUID | None = None) -> uuid.UUID:  # fmt: skip
+    """An order placed `age_s` ago on `channel` (assigned `assigned_age_s` ago: NULL, at creation)."""
     order_id = uuid.uuid4()
     now = datetime.now(UTC)
+    created = now - timedelta(seconds=age_s)
+    assigned = None if assigned_age_s is None else now - timedelta(seconds=assigned_age_s)
     await pool.execute(
         """INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location, total,
-               estimated_delivery_time, channel_id, delivery_cost, eta_seconds, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, '[]', $5, 20, $6, $7, $8, $9, $10, $10)""",
+               estimated_delivery_time, channel_id, delivery_cost, eta_seconds, created_at, updated_at,
+               assigned_at, trip_id)
+           VALUES ($1, $2, $3, $4, '[]', $5, 20, $6, $7, $8, $9, $10, $10, $11, $12)""",
         order_id, uuid.uuid4(), RESTAURANT_ID, status,
         {"latitude": LAT + 0.01, "longitude": LON, "street": "x", "city": "y", "postalCode": "z"},
-        now + timedelta(seconds=eta_s), channel, Decimal(cost), eta_s, now,
+        created + timedelta(seconds=eta_s), channel, Decimal(cost), eta_s, created, assigned, trip_id,
     )  # fmt: skip
     return order_id
+
+
+async def trip(pool: asyncpg.Pool, channel: str, riders: int, pickup_in_s: float) -> uuid.UUID:
+    trip_id = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+           VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))""",
+        trip_id, channel, RESTAURANT_ID, riders, pickup_in_s,
+    )  # fmt: skip
+    return trip_id
+
+
+def reoptimizer(settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, **changes: object) -> Reoptimizer:
+    return Reoptimizer(settings.model_copy(update=changes), pool, LiveChannels(pool, redis))
+
+
+async def channel_of(pool: asyncpg.Pool, order_id: uuid.UUID) -> str:
+    return await pool.fetchval("SELECT channel_id FROM orders WHERE id = $1", order_id)  # type: ignore[no-any-return]
 
 
 async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(world) -> None:
@@ -61,6 +89,9 @@ async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(wo
     assert (event["type"], event["aggregate_version"]) == ("order.channel_reassigned", 2)
     assert (event["data"]["from"], event["data"]["to"]) == ("partner-premium", row["channel_id"])
     assert event["data"]["order"]["channelId"] == row["channel_id"]
+    # the move paid half of Partner Premium's $8 base cost, and gained more than that
+    assert moves[0].fee == Decimal("4.00") and event["data"]["fee"] == "4.00" and moves[0].gain > 0
+    assert reoptimizer.fees_paid == Decimal("4.00") and reoptimizer.reassigned == 1
 
 
 async def test_nothing_moves_without_a_gain_above_the_threshold(world) -> None:
@@ -80,3 +111,90 @@ async def test_picked_up_orders_are_never_moved(world) -> None:
     gone = await place(pool, "partner-premium", "9.11", 1500, status="PICKED_UP")
     assert await Reoptimizer(settings, pool, LiveChannels(pool, redis)).round() == []
     assert await pool.fetchval("SELECT channel_id FROM orders WHERE id = $1", gone) == "partner-premium"
+
+
+async def test_a_move_worth_less_than_its_fee_is_not_made(world) -> None:
+    settings, pool, redis = world
+    costly = await place(pool, "partner-premium", "9.11", 1500)
+    # The move above gains more than a $4 fee; a $40 fee (5 x the base cost) it does not.
+    assert await reoptimizer(settings, pool, redis, reassign_fee_share=5.0).round() == []
+    assert await channel_of(pool, costly) == "partner-premium"
+    assert await pool.fetchval("SELECT count(*) FROM outbox_events") == 0
+
+
+async def test_no_move_once_the_courier_reached_the_restaurant(world) -> None:
+    settings, pool, redis = world
+    # Partner Premium's courier reaches the restaurant 5 minutes after the assignment.
+    # (ETAs count from creation: each has 25 minutes of its delivery to go, as the fresh one above)
+    arrived = await place(pool, "partner-premium", "9.11", 1830, age_s=330)
+    moved_back_then = await place(pool, "partner-premium", "9.11", 2400, age_s=900, assigned_age_s=310)
+    on_the_way = await place(pool, "partner-premium", "9.11", 2400, age_s=900, assigned_age_s=240)
+    moves = await reoptimizer(settings, pool, redis).round()
+    assert [m.order_id for m in moves] == [str(on_the_way)]
+    assert await channel_of(pool, arrived) == await channel_of(pool, moved_back_then) == "partner-premium"
+    # and the move restarts the clock: the new courier's latency counts from now
+    assert await pool.fetchval("SELECT now() - assigned_at < interval '1 minute' FROM orders WHERE id = $1", on_the_way)
+
+
+async def test_the_cut_off_and_a_co_rider_are_checked_again_when_the_move_commits(world) -> None:
+    _, pool, _ = world
+    arrived = await place(pool, "partner-premium", "9.11", 1500, age_s=330)
+    pair = await trip(pool, "partner-premium", 2, 600)
+    riding = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
+    await pool.execute("UPDATE orders SET co_rider_id = $2 WHERE id = $1", riding, uuid.uuid4())
+    for order_id in (arrived, riding):
+        move = reassign_channel(order_id, "partner-premium", "own-cars", Decimal("5.00"), 900, 3.0,
+                                PostgresUnitOfWork(pool), fee=Decimal("4.00"))  # fmt: skip
+        assert await move is None
+        assert await channel_of(pool, order_id) == "partner-premium"
+    assert await pool.fetchval("SELECT count(*) FROM outbox_events") == 0
+
+
+async def test_orders_sharing_a_courier_are_never_moved_and_a_lone_rider_leaves_its_trip(world) -> None:
+    settings, pool, redis = world
+    pair = await trip(pool, "partner-premium", 2, 600)
+    first = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
+    second = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
+    await pool.execute("UPDATE orders SET co_rider_id = $2 WHERE id = $1", first, second)
+    await pool.execute("UPDATE orders SET co_rider_id = $2 WHERE id = $1", second, first)
+    picked_up_soon = await trip(pool, "partner-premium", 1, -1)  # its planned pickup has passed
+    late = await place(pool, "partner-premium", "9.11", 1500, trip_id=picked_up_soon)
+    single = await trip(pool, "partner-premium", 1, 600)
+    alone = await place(pool, "partner-premium", "9.11", 1500, trip_id=single)
+    moves = await reoptimizer(settings, pool, redis).round()
+    assert [m.order_id for m in moves] == [str(alone)]
+    for order_id in (first, second, late):
+        assert await channel_of(pool, order_id) == "partner-premium"
+    row = await pool.fetchrow("SELECT channel_id, trip_id FROM orders WHERE id = $1", alone)
+    assert row["channel_id"] != "partner-premium" and row["trip_id"] is None
+    # the trip it left is closed: nobody joins it any more
+    assert await pool.fetchval("SELECT pickup_by <= now() FROM trips WHERE id = $1", single)
+
+
+async def test_a_move_does_not_take_the_slot_the_next_order_would_have_used(world) -> None:
+    settings, pool, redis = world
+    costly = await place(pool, "partner-premium", "9.11", 1500)
+    # One order arrived within the interval: one more is expected before the next round, so every
+    # channel keeps one slot free. With one free slot elsewhere, the move would take it.
+    await pool.execute("UPDATE channels SET capacity = 1 WHERE id <> 'partner-premium'")
+    keeper = reoptimizer(settings, pool, redis)
+    assert await keeper.round() == [] and keeper.last_reserve == 1
+    assert await channel_of(pool, costly) == "partner-premium"
+    await pool.execute("UPDATE channels SET capacity = 2 WHERE id <> 'partner-premium'")
+    assert [m.order_id for m in await reoptimizer(settings, pool, redis).round()] == [str(costly)]
+
+
+async def test_dispatch_at_once_runs_no_rounds_and_rolling_does(world) -> None:
+    settings, pool, redis = world
+    costly = await place(pool, "partner-premium", "9.11", 1500)
+    at_once = reoptimizer(settings, pool, redis, dispatch_policy="at-once", dispatch_interval=0.01)
+    await asyncio.wait_for(at_once.run(), 30)  # returns at once: there is no loop to run
+    assert at_once.rounds == 0 and await channel_of(pool, costly) == "partner-premium"
+    rolling = reoptimizer(settings, pool, redis, dispatch_policy="rolling", dispatch_interval=0.01)
+    rolling.start()
+    try:
+        while rolling.reassigned == 0:
+            await asyncio.sleep(0.05)
+    finally:
+        await rolling.stop()
+    assert await channel_of(pool, costly) != "partner-premium"

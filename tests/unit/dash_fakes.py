@@ -97,6 +97,9 @@ def busy() -> Snapshot:
             api_fallback_rate=0.013,
             breaker="closed",
             reassignments_per_minute=3.5,
+            trip_pairs=12,
+            trip_joins=148,
+            riding_two_share=0.274,
         ),
         problems=[],
     )
@@ -139,7 +142,8 @@ def widest() -> Snapshot:
                         publish_rate=12_345.6, commit_to_ack_p99_ms=99_999.9)  # fmt: skip
     optimizer = replace(snap.optimizer, solve_p99_ms=99_999.0, batch_orders_p50=999.0, batch_orders_p99=9999.0,
                         status_mix={"OPTIMAL": 0.33, "FEASIBLE": 0.33, "FALLBACK": 1.0, "UNKNOWN": 0.34},
-                        api_fallback_rate=1.0, breaker="half-opened", reassignments_per_minute=99_999.0)  # fmt: skip
+                        api_fallback_rate=1.0, breaker="half-opened", reassignments_per_minute=99_999.0,
+                        trip_pairs=123_456, trip_joins=99_999, riding_two_share=1.0)  # fmt: skip
     channels = replace(snap.channels, ranking=ranking)
     return replace(snap, latency=latency, outbox=outbox, optimizer=optimizer, channels=channels)
 

@@ -12,7 +12,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant
+from uoom.domain.channels import Channel
+from uoom.domain.orders import Boarding, ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant, TripPlan
 from uoom.stores.unit_of_work import IdempotencyKey, Remembered
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -23,17 +24,20 @@ class Tables:
     orders: dict[uuid.UUID, Order] = field(default_factory=dict)
     events: list[tuple[str, Order, dict[str, Any]]] = field(default_factory=list)
     idempotency: dict[tuple[uuid.UUID, str], Remembered] = field(default_factory=dict)
+    trips: dict[uuid.UUID, tuple[str, uuid.UUID, int]] = field(default_factory=dict)  # channel, restaurant, riders
 
 
 class FakeUnitOfWork:
     """What is written inside `async with` is kept only if `commit()` was called, like the real one."""
 
-    def __init__(self, restaurants: list[Restaurant] | None = None) -> None:
+    def __init__(self, restaurants: list[Restaurant] | None = None, channels: list[Channel] | None = None) -> None:
         self.restaurants = {r.id: r for r in restaurants or []}
+        self.channels = {c.id: c for c in channels or []}
         self.tables = Tables()
         self.commits = 0
         self.rollbacks = 0
         self.twin: tuple[IdempotencyKey, Order] | None = None  # committed by a concurrent request
+        self.unmovable: set[uuid.UUID] = set()  # what the store's cut-off / co-rider check refuses
         self._before: Tables | None = None
         self._committed = False
 
@@ -73,12 +77,16 @@ class FakeUnitOfWork:
         r, c = new.request, new.channel
         order = Order(new.id, r.customer_id, r.restaurant_id, OrderStatus.PENDING, r.items, r.delivery_address,
                       r.notes, new.total, c.channel_id, c.cost, c.eta_seconds, new.estimated_delivery_time,
-                      c.source, NOW, NOW, 1)  # fmt: skip
+                      c.source, NOW, NOW, 1, new.trip_id, new.co_rider_id)  # fmt: skip
         self.tables.orders[order.id] = order
         return order
 
     async def lock_order(self, order_id: uuid.UUID) -> Order | None:
         return self.tables.orders.get(order_id)
+
+    async def lock_movable(self, order_id: uuid.UUID) -> Order | None:
+        """As lock_order, but None for the orders in `unmovable` (past the cut-off, or riding with another)."""
+        return None if order_id in self.unmovable else self.tables.orders.get(order_id)
 
     async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order:
         return self._change(order_id, status=status)
@@ -89,6 +97,27 @@ class FakeUnitOfWork:
         return self._change(order_id, channel_id=channel.channel_id, delivery_cost=channel.cost, eta_seconds=eta,
                             assignment_source=channel.source,
                             estimated_delivery_time=created + timedelta(seconds=eta or 0))  # fmt: skip
+
+    async def board_trip(self, plan: TripPlan) -> Boarding | None:
+        """Pure bookkeeping of the trips table's rule, without time: a second rider joins an open
+        first one on the same channel and restaurant; a third is refused."""
+        trip = self.tables.trips.get(plan.id)
+        if trip is None:
+            self.tables.trips[plan.id] = (plan.channel_id, plan.restaurant_id, 1)
+            return Boarding(plan.id, None)
+        channel_id, restaurant_id, riders = trip
+        first = next((o for o in self.tables.orders.values() if o.trip_id == plan.id), None)
+        if (riders != 1 or (channel_id, restaurant_id) != (plan.channel_id, plan.restaurant_id) or first is None
+                or not first.joinable_by(plan.channel_id)):  # fmt: skip
+            return None
+        self.tables.trips[plan.id] = (channel_id, restaurant_id, 2)
+        return Boarding(plan.id, first)
+
+    async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order:
+        return self._change(order_id, co_rider_id=co_rider_id)
+
+    async def channel(self, channel_id: str) -> Channel | None:
+        return self.channels.get(channel_id)
 
     def _change(self, order_id: uuid.UUID, **changes: Any) -> Order:
         order = self.tables.orders[order_id]
@@ -106,6 +135,9 @@ class FakeChoice:
     cost: Decimal | float | None
     eta_seconds: int | None
     source: str
+    trip_id: str | None = None
+    co_rider_id: str | None = None
+    pickup_in_s: float | None = None
 
 
 class FakeAssigner:
@@ -114,9 +146,9 @@ class FakeAssigner:
         self.asked: list[dict[str, Any]] = []
 
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
-                     value: Decimal, ready_in_s: float) -> FakeChoice:  # fmt: skip
+                     value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> FakeChoice:  # fmt: skip
         self.asked.append({"order_id": order_id, "pickup": pickup, "dropoff": dropoff, "value": value,
-                           "ready_in_s": ready_in_s})  # fmt: skip
+                           "ready_in_s": ready_in_s, "restaurant_id": restaurant_id})  # fmt: skip
         return self.choice
 
 

@@ -44,6 +44,8 @@ VARIANTS = {
         "assignment_source": "none",
     },
     "no items, zero total": {"items": (), "total": Decimal("0.00"), "status": OrderStatus.PENDING, "version": 1},
+    "in a two-order trip": {"trip_id": uuid.uuid4(), "co_rider_id": uuid.uuid4()},
+    "first rider of its trip": {"trip_id": uuid.uuid4()},
 }
 
 

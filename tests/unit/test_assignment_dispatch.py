@@ -12,7 +12,7 @@ import pytest
 from uoom.assignment import Channel, CurrentAssignment, Delivery, Weights, reoptimize, solve
 from uoom.assignment.costs import build_cost_table, objective
 from uoom.assignment.cpsat import cpsat_choice
-from uoom.assignment.dispatch import OpenTrip, dispatch
+from uoom.assignment.dispatch import OpenTrip, dispatch, trip_options
 from uoom.assignment.trips import Bundling, TripOrder, route, trip_faults
 
 R = (40.73, -73.99)
@@ -110,6 +110,83 @@ def test_trips_keep_every_rule_and_the_priced_answer_stays_above_its_bound_and_t
     assert best.status == "OPTIMAL"
     assert fast.bound <= best.objective <= fast.objective
     assert best.objective <= dispatch(orders, chans, deadline_ms=10_000).objective  # trips never cost more
+
+
+def recomputed_objective(
+    orders: list[TripOrder], chans: list[Channel], trips: list[OpenTrip], bundling: Bundling, plan: object
+) -> int:
+    """The plan's objective from its placements alone: each single's, pair's and join's own cost."""
+    table = build_cost_table(
+        [Delivery(o.order_id, o.pickup, o.dropoff, 0.0, o.ready_at) for o in orders], chans, Weights(), 25.0
+    )
+    options = trip_options(orders, chans, Weights(), bundling, trips, table.fallback)
+    position = {o.order_id: i for i, o in enumerate(orders)}
+    column = {c.id: j for j, c in enumerate(chans)}
+    opened = {t.trip_id: k for k, t in enumerate(trips)}
+    total = 0
+    for i, p in enumerate(plan.placements):  # type: ignore[attr-defined]
+        if p.channel_id is None:
+            total += table.fallback[i] or 0
+        elif p.trip_id is not None:
+            (cost,) = [o.cost for o in options if o.orders == (i,) and o.trip == opened[p.trip_id]]
+            total += cost
+        elif p.partner_id is not None:
+            if position[p.partner_id] > i:  # each pair once
+                pair = (i, position[p.partner_id])
+                (cost,) = [o.cost for o in options if o.orders == pair and o.channel == column[p.channel_id]]
+                total += cost
+        else:
+            total += dict(table.options[i])[column[p.channel_id]]
+    return total
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_reported_objective_is_what_the_placements_cost_and_the_bound_holds_for_large_groups(seed: int) -> None:
+    """One busy restaurant: its group has more configurations than are enumerated (relaxed order
+    by order); the objective is still the placements' own, and the bound still below the optimum."""
+    rng = random.Random(100 + seed)
+    orders = random_orders(rng, rng.randint(14, 22), 2)
+    chans = random_channels(rng, 3)
+    bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=900.0, on_time_s=2700.0)
+    earlier = random_orders(rng, 4, 2)
+    trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(earlier)]
+    trips = [t for t in trips if t.order.distance_km <= {c.id: c for c in chans}[t.channel_id].radius_km]
+    fast = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=10_000, gap_target=1.0)
+    best = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
+    for plan in (fast, best):
+        check_plan_keeps_every_rule(orders, chans, trips, bundling, plan)
+        assert recomputed_objective(orders, chans, trips, bundling, plan) == plan.objective
+    assert best.status == "OPTIMAL"
+    assert fast.bound <= best.objective <= fast.objective
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_one_order_takes_its_cheapest_option_without_a_solver(seed: int) -> None:
+    rng = random.Random(200 + seed)
+    chans = random_channels(rng, 4)
+    bundling = Bundling(frozenset(c.id for c in chans[:2]))
+    (order,) = random_orders(rng, 1, 1)
+    firsts = [
+        TripOrder(
+            f"f{k}",
+            order.restaurant,
+            order.pickup,
+            at(rng.uniform(-2, 2), rng.uniform(-2, 2), order.pickup),
+            rng.uniform(0, 900),
+        )
+        for k in range(3)
+    ]
+    trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(firsts)]
+    plan = dispatch([order], chans, bundling=bundling, open_trips=trips)
+    table = build_cost_table(
+        [Delivery(order.order_id, order.pickup, order.dropoff, 0.0, order.ready_at)], chans, Weights(), 25.0
+    )
+    costs = [c for _, c in table.options[0]] + [
+        o.cost for o in trip_options([order], chans, Weights(), bundling, trips, table.fallback)
+    ]
+    assert plan.status == "OPTIMAL" and plan.gap == 0.0
+    assert plan.objective == min([table.fallback[0] or 0, *costs])
+    assert recomputed_objective([order], chans, trips, bundling, plan) == plan.objective
 
 
 def test_two_orders_of_one_restaurant_share_a_courier_when_it_is_cheaper() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from uoom.assignment import Channel, Delivery, Weights
-from uoom.assignment.costs import SCALE, build_cost_table, dollars, eta_seconds, score
+from uoom.assignment.costs import SCALE, CostTable, build_cost_table, channel_terms, dollars, eta_seconds, score
 from uoom.assignment.geo import haversine_km
 
 
@@ -99,6 +101,27 @@ def test_cost_table_holds_the_scaled_scores_and_skips_infeasible_pairs() -> None
     assert table.options[0][0][1] == pytest.approx(score(d, 300.0, far_only, Weights()) * SCALE, abs=1)
     assert table.fallback == [int((25.0 + 0.3 * 300 / 60) * SCALE)]  # penalty + the kitchen wait
     assert table.free == [10, 10, 0]
+
+
+def test_the_cost_matrix_holds_the_same_integers_as_each_pair_scored_alone() -> None:
+    rng = random.Random(7)
+    channels = [
+        channel(id=f"c{j}", radius_km=rng.uniform(1, 6), base_cost=rng.uniform(2, 8), load=rng.randint(0, 9))
+        for j in range(6)
+    ]
+    deliveries = [
+        Delivery(f"o{i}", (40.73, -73.99), (40.73 + rng.uniform(-0.05, 0.05), -73.99 + rng.uniform(-0.05, 0.05)), 0.0,
+                 rng.choice([None, -60.0, rng.uniform(0, 1200)]))
+        for i in range(60)
+    ]  # fmt: skip
+    w = Weights(cost=0.4, time=0.3, quality=0.2, capacity=0.1)
+    table = build_cost_table(deliveries, channels, w, 25.0)
+    terms = channel_terms(channels, w)
+    for delivery, d, row, fallback in zip(deliveries, table.distances, table.options, table.fallback, strict=True):
+        expected = [(t.channel, t.cost(d, t.eta(d, delivery.ready_at))) for t in terms if d <= t.radius_km]
+        assert row == [(j, c) for j, c in expected if c < (fallback or 0) and channels[j].free > 0]
+    rebuilt = CostTable(table.options, table.fallback, table.free, table.distances)
+    assert (rebuilt.dense == table.dense).all()
 
 
 def test_pairs_dearer_than_the_fallback_are_left_out() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -90,12 +91,13 @@ def points(
 
 
 @settings(max_examples=150, deadline=None)
-@given(placements(), weights)
-def test_moves_keep_capacity_and_radius_and_save_more_than_the_threshold_each(
-    case: tuple[list[CurrentAssignment], list[Channel]], w: Weights
+@given(placements(), weights, st.sampled_from([0.0, 0.5]) | st.floats(0, 2), st.integers(0, 3))
+def test_moves_keep_capacity_reserve_and_radius_and_save_more_than_threshold_and_fee_each(
+    case: tuple[list[CurrentAssignment], list[Channel]], w: Weights, fee_share: float, reserve: int
 ) -> None:
     placed, channels = case
-    moves = reoptimize(placed, channels, w, threshold=THRESHOLD, deadline_ms=DEADLINE_MS, fallback_penalty=PENALTY)
+    moves = reoptimize(placed, channels, w, threshold=THRESHOLD, fee_share=fee_share, reserve=reserve,
+                       deadline_ms=DEADLINE_MS, fallback_penalty=PENALTY)  # fmt: skip
     by_order = {p.delivery.order_id: p for p in placed}
     assert len({m.order_id for m in moves}) == len(moves)
     before = Counter(p.channel_id for p in placed)
@@ -109,12 +111,16 @@ def test_moves_keep_capacity_and_radius_and_save_more_than_the_threshold_each(
         gain = points(p, p.channel_id, channels, w, staying=True) - points(
             p, m.to_channel_id, channels, w, staying=False
         )
-        assert m.gain == pytest.approx(gain, abs=0.01)
+        base = next((c.base_cost for c in channels if c.id == p.channel_id), 0.0)  # the fallback: no fee
+        assert m.fee == Decimal(f"{fee_share * base:.2f}")
+        assert m.gain == pytest.approx(gain - w.normalized().cost * float(fee_share * base), abs=0.01)
         total_gain += m.gain
         after[m.from_channel_id] -= 1
         after[m.to_channel_id] += 1
     for c in channels:
         assert c.load - before[c.id] + after[c.id] <= max(c.capacity, c.load)
+        if after[c.id] > before[c.id]:  # a channel that gained orders still has the reserve free
+            assert c.capacity - (c.load - before[c.id] + after[c.id]) >= reserve
     if moves:
         assert total_gain > THRESHOLD * len(moves)
 
@@ -184,3 +190,47 @@ def test_the_capacity_weight_moves_an_order_off_a_nearly_full_channel() -> None:
     assert (move.from_channel_id, move.to_channel_id) == ("busy", "idle")
     assert move.gain == pytest.approx(100 * 9 / 10 - 100 * 1 / 10)  # its slot counted once, not twice
     assert reoptimize([CurrentAssignment(order, "busy")], channels, Weights(), threshold=THRESHOLD) == []
+
+
+def test_a_move_is_made_only_when_its_gain_beats_the_fee_and_carries_the_fee() -> None:
+    order = Delivery("o1", CENTER, east(2.0))
+    channels = [channel("dear", 5, 20.0, load=1), channel("cheap", 5, 2.0)]  # 0.5 x $18 = 9 points gross
+    here = [CurrentAssignment(order, "dear")]
+    (move,) = reoptimize(here, channels, threshold=0.0, fee_share=0.89)  # fee 0.5 x $17.80 = 8.9 points
+    assert (move.to_channel_id, move.fee) == ("cheap", Decimal("17.80"))
+    assert move.gain == pytest.approx(9.0 - 8.9, abs=0.001)  # net of the fee
+    assert reoptimize(here, channels, threshold=0.0, fee_share=0.9) == []  # a net gain of 0 stays
+    assert reoptimize(here, channels, threshold=0.0, fee_share=0.91) == []
+
+
+def test_a_move_out_of_the_fallback_pays_no_fee() -> None:
+    order = Delivery("o1", CENTER, east(2.0))
+    (move,) = reoptimize([CurrentAssignment(order, None)], [channel("bikes", 5, 3.0)], fee_share=0.5)
+    assert (move.from_channel_id, move.fee) == (None, Decimal("0.00"))
+
+
+def test_moves_leave_the_reserve_free_for_the_next_orders() -> None:
+    order = Delivery("o1", CENTER, east(2.0))
+    here = [CurrentAssignment(order, "dear")]
+    channels = [channel("dear", 5, 20.0, load=1), channel("cheap", 3, 2.0, load=1)]  # cheap: 2 slots free
+    assert len(reoptimize(here, channels, threshold=0.0, reserve=1)) == 1  # one slot left for the next order
+    assert reoptimize(here, channels, threshold=0.0, reserve=2) == []  # it would take the next order's slot
+
+
+def test_under_the_reserve_two_orders_may_still_swap_channels() -> None:
+    near, far = Delivery("near", CENTER, east(0.5)), Delivery("far", CENTER, east(6.0))
+    # "short" reaches 1 km only, "long" 8 km: each order sits where the other belongs, both channels full
+    short, long_ = channel("short", 1, 2.0, load=1, radius_km=7.0), channel("long", 1, 2.0, load=1, radius_km=8.0)
+    short = replace(short, speed_kmh=5.0)  # slow: the far order loses a lot of time on it
+    here = [CurrentAssignment(near, "long"), CurrentAssignment(far, "short")]
+    moves = reoptimize(here, [short, long_], threshold=0.0, reserve=1)
+    assert {(m.order_id, m.to_channel_id) for m in moves} == {("far", "long"), ("near", "short")}
+
+
+def test_the_daemon_reserves_the_orders_expected_before_its_next_round() -> None:
+    from daemons.optimizer.reoptimizer import reserve_slots
+
+    assert reserve_slots(0, 60.0, 2.0) == 0  # nobody is coming: moves may take every free slot
+    assert reserve_slots(30, 60.0, 2.0) == 1  # one order every 2 s: one slot per channel
+    assert reserve_slots(31, 60.0, 2.0) == 2  # rounded up: a slot short is the next order's loss
+    assert reserve_slots(5, 3600.0, 3600.0) == 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bench.dispatch import day as day_module
 from uoom.assignment.geo import haversine_km
+from uoom.replay import day as day_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +42,7 @@ def bench() -> ModuleType:
 
 
 def test_the_project_holds_its_own_copy_of_the_day_with_the_new_rules() -> None:
-    day = json.loads((ROOT / "bench" / "synthetic-day.json").read_text())
+    day = day_module.load()
     assert day["reassignment"]["fee_share_of_base_cost"] == 0.5
     assert day["bundling"]["max_orders"] == 2 and day["bundling"]["ready_within_minutes"] == 5
     assert "shared" not in (ROOT / "bench" / "optimizer_bench.py").read_text()

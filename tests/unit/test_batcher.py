@@ -78,7 +78,7 @@ async def test_a_full_queue_refuses_at_once_a_gone_request_is_dropped_and_a_late
         except QueueFull:
             pass
         gone.cancel()  # its caller hung up
-        (mine, _), (late_mine, late_result) = await kept, await late
+        (mine, _, _), (late_mine, late_result, _) = await kept, await late
     finally:
         await batcher.stop()
     assert [a.order_id for a in mine] == ["o0"] and [a.order_id for a in late_mine] == ["o2"]

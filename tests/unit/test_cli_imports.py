@@ -10,7 +10,7 @@ import sys
 import pytest
 
 HEAVY = {"ortools", "fastapi", "starlette", "uvicorn", "botocore", "aioboto3", "aiobotocore", "aiokafka",
-         "textual", "asyncpg", "redis", "amazondax", "numpy"}  # fmt: skip
+         "textual", "asyncpg", "redis", "amazondax", "numpy", "plotext"}  # fmt: skip
 
 
 def imported_top_level(*args: str, env: dict[str, str] | None = None, returncode: int = 0) -> set[str]:

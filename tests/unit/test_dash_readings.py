@@ -183,6 +183,19 @@ def test_reassignments_per_minute_and_the_recent_status_mix_from_the_optimizer()
     assert second.optimizer.status_mix == {"FEASIBLE": 0.3, "OPTIMAL": 0.6, "FALLBACK": 0.1}
 
 
+def test_the_trips_planned_and_the_share_of_orders_riding_two_from_the_optimizer() -> None:
+    def optimizer(**own: Any) -> dict[str, Any]:
+        return {"status": "ok", "latency": {}, "optimizer": own}
+
+    planned = {"pairs": 10, "joins": 50, "singles": 200}
+    shown = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=400, trips=planned)}).optimizer
+    assert (shown.trip_pairs, shown.trip_joins, shown.riding_two_share) == (10, 50, 0.3)
+    idle = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=0, trips={"pairs": 0})}).optimizer
+    assert (idle.trip_pairs, idle.trip_joins, idle.riding_two_share) == (0, 0, None)
+    older = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=5)}).optimizer  # an optimizer without trips
+    assert (older.trip_pairs, older.trip_joins, older.riding_two_share) == (None, None, None)
+
+
 def test_without_postgres_the_outbox_is_the_relays_last_reading() -> None:
     relay = {"status": "ok", "latency": {"commitToAck": entry(120, 8.5, 2.0)},
              "relay": {"outbox": {"pending": 7, "lagSeconds": 1.5, "inBackoff": 1, "deadLetters": 2}}}  # fmt: skip

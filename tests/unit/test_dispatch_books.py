@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from bench.dispatch.books import Books, Rules, check
-from bench.dispatch.day import SimOrder
-from bench.dispatch.sim import Day
 from uoom.assignment.geo import haversine_km
 from uoom.domain.channels import Channel
+from uoom.replay.books import Books, Rules, check
+from uoom.replay.day import SimOrder
+from uoom.replay.sim import Day
 
 R = (40.73, -73.99)
 RULES = Rules(frozenset({"bike"}), fee_share=0.5)

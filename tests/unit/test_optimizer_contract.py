@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from uoom.assignment import Assignment, Delivery
+from uoom.assignment.model import Ride
 from uoom.contracts.optimizer import OptimizeRequest, OptimizeResponse
 
 ORDER: dict[str, Any] = {
@@ -19,6 +20,7 @@ ORDER: dict[str, Any] = {
     "dropoff": {"latitude": 40.763, "longitude": -73.984},
     "value": 30.5,
     "readyAt": 300.0,
+    "restaurantId": "6f1c2b1e-0000-4c38-9a53-5d8f2b6c0e11",
 }
 REQUEST: dict[str, Any] = {
     "orders": [
@@ -29,14 +31,31 @@ REQUEST: dict[str, Any] = {
             "dropoff": {"latitude": 40.78, "longitude": -73.97},
             "value": 12.0,
             "readyAt": None,
+            "restaurantId": None,
         },
     ],
     "deadlineMs": 50.0,
 }
 RESPONSE = {
     "assignments": [
-        {"orderId": "a", "channelId": "bikes", "cost": 4.2, "etaSeconds": 1260},
-        {"orderId": "b", "channelId": None, "cost": 25.0, "etaSeconds": None},
+        {
+            "orderId": "a",
+            "channelId": "bikes",
+            "cost": 4.2,
+            "etaSeconds": 1260,
+            "tripId": "t-1",
+            "coRiderId": "c",
+            "pickupInS": 600.0,
+        },
+        {
+            "orderId": "b",
+            "channelId": None,
+            "cost": 25.0,
+            "etaSeconds": None,
+            "tripId": None,
+            "coRiderId": None,
+            "pickupInS": None,
+        },
     ],
     "status": "OPTIMAL",
     "solveMs": 1.235,
@@ -65,16 +84,28 @@ def test_a_request_becomes_the_deliveries_the_solver_takes() -> None:
 
 def test_a_solve_becomes_the_documented_response() -> None:
     assignments = (Assignment("a", "bikes", Decimal("4.20"), 1260), Assignment("b", None, Decimal("25.00"), None))
-    response = OptimizeResponse.of(assignments, "OPTIMAL", 1.23456)
+    response = OptimizeResponse.of(assignments, "OPTIMAL", 1.23456, {"a": Ride("t-1", "c", 600.0)})
     assert json.loads(response.model_dump_json()) == RESPONSE
     assert response.assignment_of("b") == response.assignments[1]
     assert response.assignment_of("c") is None
 
 
 def test_the_optional_fields_may_be_left_out() -> None:
-    order = {k: v for k, v in ORDER.items() if k not in ("value", "readyAt")}
+    order = {k: v for k, v in ORDER.items() if k not in ("value", "readyAt", "restaurantId")}
     request = OptimizeRequest.model_validate({"orders": [order]})
     assert (request.orders[0].value, request.orders[0].ready_at, request.deadline_ms) == (Decimal(0), None, None)
+    assert request.restaurants() == [None]
+
+
+def test_an_answer_of_an_older_optimizer_has_no_trip() -> None:
+    old = {"orderId": "a", "channelId": "bikes", "cost": 4.2, "etaSeconds": 1260}
+    response = OptimizeResponse.model_validate({**RESPONSE, "assignments": [old]})
+    assert (response.assignments[0].trip_id, response.assignments[0].co_rider_id) == (None, None)
+    assert response.assignments[0].pickup_in_s is None
+
+
+def test_a_request_names_each_orders_restaurant() -> None:
+    assert OptimizeRequest.model_validate(REQUEST).restaurants() == ["6f1c2b1e-0000-4c38-9a53-5d8f2b6c0e11", None]
 
 
 def test_the_response_ignores_fields_it_does_not_know_yet() -> None:
@@ -90,6 +121,7 @@ def test_the_response_ignores_fields_it_does_not_know_yet() -> None:
         ({"orders": [{**ORDER, "value": -1}]}, "value"),
         ({"orders": [{**ORDER, "readyAt": 86401}]}, "readyAt"),
         ({"orders": [{**ORDER, "orderId": ""}]}, "orderId"),
+        ({"orders": [{**ORDER, "restaurantId": ""}]}, "restaurantId"),
         ({"orders": [{**ORDER, "colour": "red"}]}, "colour"),
         ({"deadlineMs": 0}, "deadlineMs"),
         ({"deadlineMs": 5001}, "deadlineMs"),

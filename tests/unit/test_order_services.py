@@ -170,15 +170,15 @@ async def test_reassign_moves_the_channel_with_its_event_and_counts_the_eta_from
 ) -> None:
     order, _, _ = await create(uow)
     moved = await reassign_channel(order.id, "own-fleet", "partner-eco", Decimal("3.10"), 600, 1.5, uow,
-                                   now=NOW + timedelta(seconds=120))  # fmt: skip
+                                   fee=Decimal("2.1"), now=NOW + timedelta(seconds=120))  # fmt: skip
     assert moved is not None
     assert (moved.channel_id, moved.delivery_cost, moved.eta_seconds, moved.assignment_source, moved.version) == (
         "partner-eco", Decimal("3.10"), 720, "reoptimized", 2)  # fmt: skip
-    assert uow.tables.events[-1] == (
-        events.ORDER_CHANNEL_REASSIGNED, moved, {"from": "own-fleet", "to": "partner-eco", "gain": 1.5})  # fmt: skip
+    details = {"from": "own-fleet", "to": "partner-eco", "gain": 1.5, "fee": "2.10"}
+    assert uow.tables.events[-1] == (events.ORDER_CHANNEL_REASSIGNED, moved, details)
 
 
-@pytest.mark.parametrize("meanwhile", ["moved by someone else", "picked up", "gone"])
+@pytest.mark.parametrize("meanwhile", ["moved by someone else", "picked up", "gone", "past its cut-off"])
 async def test_reassign_skips_an_order_that_changed_since_the_move_was_planned(
     uow: FakeUnitOfWork, meanwhile: str
 ) -> None:
@@ -187,6 +187,8 @@ async def test_reassign_skips_an_order_that_changed_since_the_move_was_planned(
         uow.tables.orders[order.id] = dataclasses.replace(order, channel_id="partner-premium")
     elif meanwhile == "picked up":
         uow.tables.orders[order.id] = dataclasses.replace(order, status=OrderStatus.PICKED_UP)
+    elif meanwhile == "past its cut-off":  # or joined by a co-rider: the store's lock_movable refuses it
+        uow.unmovable.add(order.id)
     else:
         del uow.tables.orders[order.id]
     before = copy_of(uow)
@@ -214,6 +216,6 @@ async def test_the_snapshot_has_the_shape_events_and_responses_always_had(uow: F
         b'"deliveryCost":"4.20","etaSeconds":1500,"estimatedDeliveryTime":'
         + orjson.dumps(snapshot["estimatedDeliveryTime"])
         + b',"assignmentSource":"ranking","createdAt":"2026-11-30T12:00:00.000000Z",'
-        b'"updatedAt":"2026-11-30T12:00:00.000000Z","version":1}'
+        b'"updatedAt":"2026-11-30T12:00:00.000000Z","version":1,"tripId":null,"coRiderId":null}'
     )
     assert to_snapshot(from_snapshot(snapshot)) == snapshot

@@ -41,6 +41,7 @@ def test_the_wheel_carries_every_migration_and_the_kafka_pom(wheel: zipfile.ZipF
     assert {f"uoom/migrations/{m}" for m in migrations} <= names
     assert "uoom/stack/kafka-pom.xml" in names
     assert {"commands/main.py", "daemons/supervisor.py", "uoom/migrate.py"} <= names
+    assert "uoom/replay/synthetic-day.json" in names  # `uoom channels weights tune` replays it
 
 
 def test_moto_is_an_extra_of_the_local_stack_not_a_runtime_dependency(wheel: zipfile.ZipFile) -> None:

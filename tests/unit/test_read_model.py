@@ -95,6 +95,15 @@ def test_an_item_past_its_ttl_is_treated_as_absent() -> None:
     assert readmodel.from_item(item) is None
 
 
+def test_an_item_written_before_trips_reads_as_an_order_without_a_trip() -> None:
+    item = readmodel.to_item(snapshot("a", 1), ttl_hours=1)
+    assert "tripId" not in snapshot("a", 1)
+    found = readmodel.from_item(item)
+    assert found is not None and (found["tripId"], found["coRiderId"]) == (None, None)
+    trip = {**snapshot("b", 2), "tripId": "t", "coRiderId": "c"}
+    assert readmodel.from_item(readmodel.to_item(trip, ttl_hours=1)) == trip
+
+
 class StandInDynamoDB:
     """Answers BatchGetItem from a dict of items, leaving some keys unprocessed the first time,
     as DynamoDB does under throttling; records the size of each call."""

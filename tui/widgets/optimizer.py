@@ -1,5 +1,5 @@
 """`#optimizer`: the solver's P99, orders per solve, how solves ended, the API's fallback share
-and breaker, and the rolling re-optimisation's moves per minute."""
+and breaker, the rolling re-optimisation's moves per minute, and the two-order trips planned."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ ROWS = (
     ("fallback", "fallback"),
     ("breaker", "breaker"),
     ("reassign", "reassign"),
+    ("trips", "trips"),  # pairs formed / joins, and the share of orders riding two to a courier
 )
 MIX = ("OPTIMAL", "FEASIBLE", "FALLBACK")
 FALLBACK_WARN = 0.05
@@ -40,6 +41,7 @@ class OptimizerTable(Board):
             "fallback": cell(format.share(opt.api_fallback_rate), fallback_style),
             "breaker": cell(opt.breaker or format.NONE, breaker_style),
             "reassign": cell(format.num(opt.reassignments_per_minute, "/min")),
+            "trips": cell(trips(opt, room)),
         }
         for key, value in values.items():
             self.put(key, {"value": value})
@@ -56,6 +58,18 @@ def mix(opt: OptimizerView, room: int = 0) -> str:
     if not room or len(text) <= room:
         return text
     return f"{shares}%" + (f" +{other * 100:.0f}" if other >= 0.005 else "")
+
+
+def trips(opt: OptimizerView, room: int = 0) -> str:
+    """'3 pairs 41 joins 12%': new pairs, joins of open trips, the share of orders riding two to a
+    courier; '3p 41j 12%', then '3p 41j' where `room` is short."""
+    if opt.trip_pairs is None and opt.trip_joins is None:
+        return format.NONE
+    pairs, joins, share = format.count(opt.trip_pairs), format.count(opt.trip_joins), format.share(opt.riding_two_share)
+    for text in (f"{pairs} pairs {joins} joins {share}", f"{pairs}p {joins}j {share}"):
+        if not room or len(text) <= room:
+            return text
+    return f"{pairs}p {joins}j"
 
 
 def batch(opt: OptimizerView, room: int = 0) -> str:

@@ -16,10 +16,11 @@ rounded once per pair, so every solver optimizes the very same numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter
 from typing import NamedTuple
+
+import numpy as np
 
 from uoom.assignment.geo import haversine_km
 from uoom.assignment.model import Assignment, Delivery, Result, Status
@@ -27,19 +28,47 @@ from uoom.domain.channels import Channel, Weights
 
 SCALE = 1000
 NO_CHANNEL = -1  # the choice of the explicit fallback: no channel
+LARGE = 1 << 40  # "no such option" in integer cost matrices
 
 
-@dataclass(slots=True)
 class CostTable:
     """What the solvers see, integers only. `options[i]`: (channel index, cost) of the pairs worth
     considering for delivery i; `fallback[i]`: cost of the fallback, None when delivery i must get a
     channel; `free[j]`: slots left on channel j. `distances[i]`: km from pickup to dropoff of
-    delivery i, for the answer (no solver reads them)."""
+    delivery i, for the answer (no solver reads them). `dense`: the same options as an n x m int64
+    matrix, LARGE where a pair is left out. Give either: the other is made on first use (most
+    solves read only the matrix, so build_cost_table gives the matrix alone)."""
 
-    options: list[list[tuple[int, int]]]
-    fallback: list[int | None]
-    free: list[int]
-    distances: list[float]
+    __slots__ = ("_dense", "_options", "distances", "fallback", "free")
+
+    def __init__(
+        self,
+        options: list[list[tuple[int, int]]] | None,
+        fallback: list[int | None],
+        free: list[int],
+        distances: list[float],
+        dense: np.ndarray | None = None,
+    ) -> None:
+        if options is None and dense is None:
+            raise ValueError("a cost table needs its options or its matrix")
+        self._options, self.fallback, self.free, self.distances, self._dense = options, fallback, free, distances, dense
+
+    @property
+    def options(self) -> list[list[tuple[int, int]]]:
+        if self._options is None:
+            assert self._dense is not None
+            self._options = [[(j, c) for j, c in enumerate(row) if c < LARGE] for row in self._dense.tolist()]
+        return self._options
+
+    @property
+    def dense(self) -> np.ndarray:
+        if self._dense is None:
+            dense = np.full((len(self.options), len(self.free)), LARGE, dtype=np.int64)
+            for i, row in enumerate(self.options):
+                for j, c in row:
+                    dense[i, j] = c
+            self._dense = dense
+        return self._dense
 
 
 def dollars(distance_km: float, channel: Channel) -> float:
@@ -109,29 +138,36 @@ def build_cost_table(
 ) -> CostTable:
     """Pairs outside the channel's radius, on a full channel, or not cheaper than the fallback are
     left out (never strictly better)."""
+    distances = [haversine_km(d.pickup, d.dropoff) for d in deliveries]
+    return cost_table(distances, [d.ready_at for d in deliveries], channels, weights, fallback_penalty)
+
+
+def cost_table(
+    distances: list[float],
+    ready_at: Sequence[float | None],
+    channels: Sequence[Channel],
+    weights: Weights,
+    fallback_penalty: float,
+) -> CostTable:
+    """build_cost_table from each order's pickup -> drop-off km and ready time (seconds from now).
+    One numpy pass over orders x channels, with the same float operations in the same order as
+    `Terms.cost`, so the integers are the same."""
     if fallback_penalty < 0:
         raise ValueError("fallback_penalty must be >= 0")
-    terms = [t for t in channel_terms(channels, weights) if channels[t.channel].free > 0]
+    terms = channel_terms(channels, weights)
     wait_per_s = weights.normalized().time / 60.0
-    options: list[list[tuple[int, int]]] = []
-    fallback: list[int | None] = []
-    distances: list[float] = []
-    for delivery in deliveries:
-        d = haversine_km(delivery.pickup, delivery.dropoff)
-        ready = max(delivery.ready_at or 0.0, 0.0)
-        penalty = int((fallback_penalty + wait_per_s * ready) * SCALE + 0.5)
-        row = []
-        # Unpacked flat loop: this is the hot part of building a model.
-        for j, radius, fixed, per_km, per_s, s_per_km, latency in terms:
-            if d <= radius:
-                eta = (ready if ready > latency else latency) + d * s_per_km
-                cost = int((fixed + per_km * d + per_s * eta) * SCALE + 0.5)
-                if cost < penalty:
-                    row.append((j, cost))
-        options.append(row)
-        fallback.append(penalty)
-        distances.append(d)
-    return CostTable(options, fallback, [c.free for c in channels], distances)
+    readies = [max(r or 0.0, 0.0) for r in ready_at]
+    fallback: list[int | None] = [int((fallback_penalty + wait_per_s * r) * SCALE + 0.5) for r in readies]
+    free = [c.free for c in channels]
+    if not distances or not channels:
+        return CostTable([[] for _ in distances], fallback, free, distances)
+    d = np.array(distances)[:, None]
+    ready = np.array(readies)[:, None]
+    radius, fixed, per_km, per_s, s_per_km, latency = np.array([t[1:] for t in terms]).T
+    eta = np.where(ready > latency, ready, latency) + d * s_per_km
+    cost = ((fixed + per_km * d + per_s * eta) * SCALE + 0.5).astype(np.int64)
+    ok = (d <= radius) & (cost < np.array(fallback, dtype=np.int64)[:, None]) & (np.array(free) > 0)
+    return CostTable(None, fallback, free, distances, np.where(ok, cost, LARGE))
 
 
 def objective(table: CostTable, choice: Sequence[int]) -> int:

@@ -4,11 +4,13 @@ Without a trip option (no bundling, or no two orders that may share a courier) t
 assignment with capacities: an exact min-cost flow solves it (exact.py). With trip options it is set
 partitioning (each order takes one of: a single on a channel, a pair with another new order on a
 bundling channel, joining an open trip, the fallback; a single or a pair holds one slot; an open trip
-takes one joiner). First the trips are priced against the flow's duals (pricing.py): a primal
-answer and a proven Lagrangian lower bound in a few flow solves. If the proven gap is above
-GAP_TARGET, the problem small enough for CP-SAT to prove in time (MAX_SEARCH_PAIRS) and time is
-left, CP-SAT searches the full model from that answer (trip_model.py) until the deadline and keeps
-the better one. `Plan.gap` is (objective - best proven bound) / objective.
+takes one joiner). One order alone takes its cheapest option (exact, no solver). Otherwise the trips
+are priced (pricing.py): a Lagrangian relaxation of the capacities proposes trips and proves a lower
+bound, and min-cost flows with the proposed pairs as rows place everything else exactly. If the
+proven gap is above GAP_TARGET, the problem small enough for CP-SAT to prove in time
+(MAX_SEARCH_PAIRS) and time is left, CP-SAT searches the full model from that answer
+(trip_model.py) until the deadline and keeps the better one. `Plan.gap` is (objective - best proven
+bound) / objective.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Literal
 
-from uoom.assignment.costs import NO_CHANNEL, SCALE, CostTable, build_cost_table, dollars, eta_seconds
+from uoom.assignment.costs import LARGE, NO_CHANNEL, SCALE, CostTable, cost_table, dollars, eta_seconds
 from uoom.assignment.engine import DEFAULT_DEADLINE_MS, DEFAULT_FALLBACK_PENALTY, DEFAULT_WEIGHTS, MARGIN_S
 from uoom.assignment.exact import exact_choice
-from uoom.assignment.model import Delivery, Status
+from uoom.assignment.model import Status
 from uoom.assignment.pricing import priced
 from uoom.assignment.trip_model import Option, solve_options
-from uoom.assignment.trips import Bundling, Route, TripOrder, legs, route, trip_faults
+from uoom.assignment.trips import Bundling, TripOrder, legs, route
 from uoom.domain.channels import Channel, Weights
 
 log = logging.getLogger(__name__)
 GAP_TARGET = 0.005  # below this proven gap the priced answer is final; above it CP-SAT searches
+PRICED_MARGIN_S = 0.006  # no improvement starts later than this before the deadline (a flow solve + the answer)
 MIN_SEARCH_S = 0.005  # less time than this left: no CP-SAT (it would not even finish its set-up)
 # Above this many orders x channels CP-SAT does not prove anything within tens of ms (200 x 12 took
 # 100-900 ms): the priced answer is final there unless gap_target is 0 (an exact reference).
@@ -91,19 +94,24 @@ def dispatch(
     """A placement per order (input order), within `deadline_ms` of wall clock, build included.
     `gap_target` 0 makes CP-SAT search until proven optimal or the deadline (an exact reference)."""
     start = perf_counter()
-    deliveries = [Delivery(o.order_id, o.pickup, o.dropoff, 0.0, o.ready_at) for o in orders]
-    table = build_cost_table(deliveries, channels, weights, fallback_penalty)
+    table = cost_table(
+        [o.distance_km for o in orders], [o.ready_at for o in orders], channels, weights, fallback_penalty
+    )
     extra = trip_options(orders, channels, weights, bundling, open_trips, table.fallback) if bundling else []
+    if len(orders) == 1:  # one order: its cheapest option is the optimum, no solver needed
+        taken, choice, total = _cheapest(table, extra)
+        placements = _placements(orders, channels, taken, choice, open_trips)
+        return Plan(placements, "priced" if extra else "flow", "OPTIMAL", total, total, (perf_counter() - start) * 1000)
     if not extra:
         choice = exact_choice(table)
-        total = sum(dict(table.options[i])[j] if j >= 0 else table.fallback[i] or 0 for i, j in enumerate(choice))
+        total = sum(int(table.dense[i, j]) if j >= 0 else table.fallback[i] or 0 for i, j in enumerate(choice))
         placements = _placements(orders, channels, [], choice, open_trips)
         return Plan(placements, "flow", "OPTIMAL", total, total, (perf_counter() - start) * 1000)
-    taken, choice, total, bound = priced(table, extra)
+    taken, choice, total, bound = priced(table, extra, start + deadline_ms / 1000 - PRICED_MARGIN_S)
     formulation: Literal["priced", "cpsat"] = "priced"
     status: Status = "OPTIMAL" if total == bound else "FEASIBLE"
     budget = deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S
-    search = gap_target == 0 or len(table.options) * len(table.free) <= MAX_SEARCH_PAIRS
+    search = gap_target == 0 or table.dense.size <= MAX_SEARCH_PAIRS
     if search and total - bound > gap_target * total and budget > MIN_SEARCH_S:
         formulation = "cpsat"
         try:
@@ -120,6 +128,24 @@ def dispatch(
                         choice[o.orders[0]] = o.channel
     placements = _placements(orders, channels, taken, choice, open_trips)
     return Plan(placements, formulation, status, total, bound, (perf_counter() - start) * 1000)
+
+
+def _cheapest(table: CostTable, extra: Sequence[Option]) -> tuple[list[Option], list[int], int]:
+    """One order's best option (a single, joining an open trip, or the fallback): (taken, choice,
+    objective). ValueError if it has none (no channel and no fallback)."""
+    row = table.dense[0]
+    j = int(row.argmin()) if row.size else NO_CHANNEL
+    best: tuple[int, int, Option | None] = (LARGE, NO_CHANNEL, None)
+    if table.fallback[0] is not None:
+        best = (table.fallback[0], NO_CHANNEL, None)
+    if j != NO_CHANNEL and row[j] < best[0]:
+        best = (int(row[j]), j, None)
+    for o in extra:
+        if o.cost < best[0]:
+            best = (o.cost, NO_CHANNEL, o)
+    if best[0] >= LARGE:
+        raise ValueError("no feasible assignment: the order has no channel and may not fall back")
+    return ([best[2]] if best[2] else []), [best[1]], best[0]
 
 
 def _search(
@@ -156,48 +182,75 @@ def trip_options(
     index = {c.id: j for j, c in enumerate(channels)}
     bundlers = [j for j, c in enumerate(channels) if c.id in bundling.channels and c.free > 0]
     out = []
+    # route() and trip_faults() inlined (the same float operations, so the same integers): these loops
+    # run for every pair of one restaurant's orders on every bundling channel, and every join.
+    terms = []
+    for j in bundlers:
+        c = channels[j]
+        fill = (c.load + 1) / c.capacity if c.capacity else 1.0
+        fixed = 2 * (w.quality * 100.0 * (1.0 - c.quality))
+        terms.append(
+            (j, c, c.radius_km, c.pickup_latency_min * 60.0, 3600.0 / c.speed_kmh, fixed, w.capacity * 100.0 * fill)
+        )
+    on_time = bundling.on_time_s
     for members in by_restaurant.values():
+        if len(members) < 2:
+            continue
         for x, a in enumerate(members):
             for b in members[x + 1 :]:
-                pair = (orders[a], orders[b])
-                if abs(pair[0].ready_at - pair[1].ready_at) > bundling.ready_within_s:
+                oa, ob = orders[a], orders[b]
+                if abs(oa.ready_at - ob.ready_at) > bundling.ready_within_s:
                     continue
-                geometry, farthest = legs(pair), max(pair[0].distance_km, pair[1].distance_km)
-                for j in bundlers:
-                    c = channels[j]
-                    if farthest > c.radius_km:
+                first, between = legs((oa, ob))
+                near = oa.distance_km if first == 0 else ob.distance_km
+                farthest = max(oa.distance_km, ob.distance_km)
+                ready = max(oa.ready_at, ob.ready_at)
+                limit = (fallback[a] or 0) + (fallback[b] or 0)
+                for j, c, radius, latency, s_per_km, quality, capacity in terms:
+                    if farthest > radius:
                         continue
-                    plan = route(c, pair, c.pickup_latency_min * 60.0, geometry)
-                    if trip_faults(c, pair, plan, bundling):
+                    pickup = max(latency, ready)
+                    t_first = pickup + near * s_per_km
+                    t_second = t_first + between * s_per_km
+                    da, db = (t_first, t_second) if first == 0 else (t_second, t_first)
+                    if oa.age_s + da > on_time or ob.age_s + db > on_time:
                         continue
-                    fill = (c.load + 1) / c.capacity if c.capacity else 1.0
-                    cost = _points(plan, c, w, 2) + w.capacity * 100.0 * fill
+                    money = c.base_cost + c.cost_per_km * (near + between)
+                    cost = w.cost * money + w.time * (da + db) / 60.0 + quality + capacity
                     scaled = int(cost * SCALE + 0.5)
-                    if scaled < (fallback[a] or 0) + (fallback[b] or 0):
+                    if scaled < limit:
                         out.append(Option((a, b), j, -1, scaled))
     for t, trip in enumerate(open_trips):
         j = index.get(trip.channel_id, -1)
-        if j < 0 or trip.channel_id not in bundling.channels:
+        joiners = by_restaurant.get(trip.order.restaurant)
+        if j < 0 or not joiners or trip.channel_id not in bundling.channels:
             continue
-        c = channels[j]
-        alone = route(c, [trip.order], trip.courier_at_s)
-        if alone.pickup_s <= 0:  # picked up already
+        c, first_order = channels[j], trip.order
+        pickup = max(trip.courier_at_s, first_order.ready_at)
+        if pickup <= 0:  # picked up already
             continue
-        for i in by_restaurant.get(trip.order.restaurant, []):
-            pair = (trip.order, orders[i])
-            plan = route(c, pair, trip.courier_at_s)
-            if trip_faults(c, pair, plan, bundling):
+        s_per_km, quality = 3600.0 / c.speed_kmh, w.quality * 100.0 * (1.0 - c.quality)
+        money = c.base_cost + c.cost_per_km * first_order.distance_km
+        alone = w.cost * money + w.time * (pickup + first_order.distance_km * s_per_km) / 60.0 + quality
+        for i in joiners:
+            o = orders[i]
+            if abs(first_order.ready_at - o.ready_at) > bundling.ready_within_s:
                 continue
-            cost = int((_points(plan, c, w, 2) - _points(alone, c, w, 1)) * SCALE + 0.5)
+            if max(first_order.distance_km, o.distance_km) > c.radius_km:
+                continue
+            first, between = legs((first_order, o))
+            near = first_order.distance_km if first == 0 else o.distance_km
+            t_first = max(trip.courier_at_s, first_order.ready_at, o.ready_at) + near * s_per_km
+            t_second = t_first + between * s_per_km
+            da, db = (t_first, t_second) if first == 0 else (t_second, t_first)
+            if first_order.age_s + da > on_time or o.age_s + db > on_time:
+                continue
+            money = c.base_cost + c.cost_per_km * (near + between)
+            both = w.cost * money + w.time * (da + db) / 60.0 + 2 * quality
+            cost = int((both - alone) * SCALE + 0.5)
             if cost < (fallback[i] or 0):
                 out.append(Option((i,), j, t, cost))
     return out
-
-
-def _points(plan: Route, channel: Channel, w: Weights, riders: int) -> float:
-    """The trip's score without the capacity term (the slot is counted once, by the caller)."""
-    quality = w.quality * 100.0 * (1.0 - channel.quality)
-    return w.cost * plan.dollars + w.time * sum(plan.deliver_s) / 60.0 + riders * quality
 
 
 def _placements(
@@ -229,4 +282,4 @@ def _placements(
             out[i] = Placement(
                 o.order_id, c.id, None, None, dollars(o.distance_km, c), eta_seconds(o.distance_km, o.ready_at, c)
             )
-    return tuple(out.get(i, Placement(o.order_id, None)) for i, o in enumerate(orders))
+    return tuple(out[i] if i in out else Placement(o.order_id, None) for i, o in enumerate(orders))

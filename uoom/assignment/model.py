@@ -62,7 +62,8 @@ class CurrentAssignment:
 
 @dataclass(frozen=True, slots=True)
 class Reassignment:
-    """A move worth committing; `gain` in objective points, before the switching threshold."""
+    """A move worth committing; `gain` in objective points, net of the fee and before the switching
+    threshold; `fee` the dollars the move pays its old channel (0 out of the fallback)."""
 
     order_id: str
     from_channel_id: str | None
@@ -70,3 +71,15 @@ class Reassignment:
     cost: Decimal
     eta_seconds: int
     gain: float
+    fee: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ride:
+    """An order's trip on a bundling channel (docs/dispatch.md): `trip_id` fresh for a new single or
+    pair (both orders of a pair share it) or the open trip's for a join; `co_rider_id` the order meant
+    to share the courier (None: alone so far); `pickup_in_s` seconds from now to the planned pickup."""
+
+    trip_id: str
+    co_rider_id: str | None
+    pickup_in_s: float

@@ -1,230 +1,356 @@
-"""Trips priced against the flow: a fast primal answer and a proven lower bound, without search.
+"""Trips priced against slot prices: a fast primal answer and a proven lower bound, without search.
 
-The pure assignment's min-cost flow is optimal, so it has LP duals: a price p_j >= 0 per channel
-slot. They come from shortest paths over the few channel nodes (an order on channel a that could
-take channel k is an edge a -> k of weight c_ik - c_ia; a channel with a free slot costs 0), so no
-LP is solved. With slots priced instead of limited (a Lagrangian relaxation of the capacities),
-orders fall into independent groups, those linked by trip options (one restaurant's orders), each
-solved exactly by enumeration: that is a proven lower bound whatever the prices, and the trip
-options the groups take are proposals. The proposals are fixed (disjoint, within slots), the flow
-re-solves the other orders, and that repeats on what is left while it gains (a Lagrangian
-heuristic). Measured on the synthetic day: the answer is within 0.5 % of the exact optimum almost
-always; the bound at the flow's prices is loose (up to ~6 % below the optimum): see
-bench/reports/optimizer.md.
+Relaxing the channel capacities with a price per slot (a Lagrangian relaxation) leaves independent
+groups of orders: those linked by trip options (one restaurant's orders), each with a few ways to
+take its options (its configurations, enumerated once: `Relaxation`), and the orders without a trip
+option, each alone. For any prices >= 0 the relaxed optimum minus the prices of the free slots is a
+proven lower bound; a projected subgradient on the prices (12 numbers at 200 x 12) raises it,
+starting from the pure assignment's LP duals (`prices`: shortest paths over the channel nodes, no
+LP). The trip options the groups take at the best prices are the proposals. The answer comes from
+min-cost flows with a row per proposed pair (`Trips`): with the pairing fixed, one flow solve
+places every other order and picks each pair's channel exactly. Round 2 adds the proposals at the
+re-solved flow's prices and splits the trips whose orders cost less alone there. Every answer is a
+feasible plan with its exact objective. Measured on the synthetic day: bench/reports/optimizer.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from time import perf_counter
 
-from uoom.assignment.costs import NO_CHANNEL, CostTable
+import numpy as np
+
+from uoom.assignment.costs import LARGE, NO_CHANNEL, CostTable
 from uoom.assignment.exact import TransportFlow
 from uoom.assignment.trip_model import Option
 
-ROUNDS = 2  # a third round never gained on the synthetic day's 200 x 12 instances
-MAX_GROUP = 12  # orders of one restaurant solved exactly in the bound (2^12 states at most)
-LARGE = 1 << 40
+MAX_CONFIGS = 256  # a group with more configurations is relaxed order by order (valid, weaker)
+ITERATIONS = 20  # subgradient steps: 10 left 1.5 % on a few instances, 20 at most 0.7 % (synthetic day)
+ROUNDS = 2  # proposals at the best prices, then at the re-solved flow's; a third never gained
+STEP = 1.0  # the first Polyak step factor
+STALL = 3  # steps without a better bound before the step halves
 
 
-def prices(table: CostTable, choice: Sequence[int]) -> list[int]:
-    """LP-dual slot price of each channel for an optimal `choice` (0 on a channel with a free slot)."""
-    m = len(table.free)
-    zero = m  # the fallback node: price 0
-    held = [0] * m
-    inf = LARGE
-    edge = [[inf] * (m + 1) for _ in range(m + 1)]  # edge[a][k]: cheapest move of an order a -> k
-    for row, fallback, a in zip(table.options, table.fallback, choice, strict=True):
-        if a == NO_CHANNEL:
-            here, cost_here = zero, fallback or 0
-        else:
-            held[a] += 1
-            here, cost_here = a, 0
-            for k, c in row:
-                if k == a:
-                    cost_here = c
-                    break
-            if fallback is not None and fallback - cost_here < edge[here][zero]:
-                edge[here][zero] = fallback - cost_here
-        moves = edge[here]
-        for k, c in row:
-            if k != a and c - cost_here < moves[k]:
-                moves[k] = c - cost_here
-    cap = max((f for f in table.fallback if f is not None), default=0) + 1
-    p = [0 if held[j] < table.free[j] else cap for j in range(m)] + [0]
-    arcs = [(a, k, w) for a in range(m + 1) for k, w in enumerate(edge[a]) if w < inf and a != k]
+def prices(cost: np.ndarray, fallback: np.ndarray, free: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """LP-dual slot price of each channel for an optimal choice `at` (NO_CHANNEL: the fallback) of
+    rows `cost` (LARGE: no such pair): 0 on a channel with a free slot, else the shortest path from
+    the channel to a free slot or the fallback, over moves of one order."""
+    n, m = cost.shape
+    if n == 0:
+        return np.zeros(m)
+    placed = at != NO_CHANNEL
+    here = np.where(placed, cost[np.arange(n), np.where(placed, at, 0)], fallback)
+    moves = np.concatenate([cost, fallback[:, None]], axis=1) - here[:, None]  # order i: its node -> k
+    node = np.where(placed, at, m)
+    edge = np.full((m + 1, m + 1), float(LARGE))
+    order = np.argsort(node, kind="stable")
+    starts = np.flatnonzero(np.diff(node[order], prepend=-1))
+    edge[node[order][starts]] = np.minimum.reduceat(moves[order], starts)
+    held = np.bincount(at[placed], minlength=m)
+    p = np.append(np.where(held < free, 0.0, float(fallback[fallback < LARGE].max(initial=0) + 1)), 0.0)
+    np.fill_diagonal(edge, 0.0)  # staying put: a price never rises
+    settled = np.flatnonzero(p == 0)
+    edge[settled] = float(LARGE)
+    edge[settled, settled] = 0.0
     for _ in range(m + 1):  # Bellman-Ford towards the price-0 nodes
-        changed = False
-        for a, k, w in arcs:
-            if p[a] > 0 and p[k] + w < p[a]:
-                p[a] = max(p[k] + w, 0)
-                changed = True
-        if not changed:
+        better = np.maximum((edge + p).min(axis=1), 0.0)
+        if np.array_equal(better, p):
             break
+        p = better
     return p[:m]
 
 
-def lagrangian_bound(
-    table: CostTable,
-    price: Sequence[int],
-    extra: Sequence[Option],
-    free: Sequence[int] | None = None,
-    skip: set[int] | frozenset[int] = frozenset(),
-) -> tuple[int, list[Option], list[int]]:
-    """A lower bound on the trips model, valid for any prices >= 0: slots cost their price instead
-    of being limited, which leaves independent groups of orders (those linked by trip options: one
-    restaurant's orders), each solved exactly. Also the trip options those groups take and the
-    slots the relaxed answer uses per channel (a subgradient). `free` and `skip` (orders already
-    placed, left out) bound what is left of the problem instead."""
-    alone = []
-    where = []
-    for row, fallback in zip(table.options, table.fallback, strict=True):
-        best, at = (fallback, NO_CHANNEL) if fallback is not None else (LARGE, NO_CHANNEL)
-        for j, c in row:  # the hot loop of the bound: plain comparisons, no min()
-            if c + price[j] < best:
-                best, at = c + price[j], j
-        alone.append(best)
-        where.append(at)
-    groups = _groups(len(alone), extra)
-    group_of = {i: g for g, members in enumerate(groups) for i in members}
-    mine: list[list[tuple[Option, int]]] = [[] for _ in groups]
-    for o in extra:
-        mine[group_of[o.orders[0]]].append((o, o.cost + (price[o.channel] if o.trip < 0 else 0)))
-    total = -sum(p * f for p, f in zip(price, table.free if free is None else free, strict=True))
-    linked = set(skip)
-    taken: list[Option] = []
-    for members, options in zip(groups, mine, strict=True):
-        linked.update(members)
-        cost, chosen = _best_partition(members, options, alone)
-        total += cost
-        taken += chosen
-    total += sum(a for i, a in enumerate(alone) if i not in linked)  # `skip` is in `linked`
-    usage = [0] * len(price)
-    covered = set(skip)
-    for o in taken:
-        covered.update(o.orders)
-        if o.trip < 0:
-            usage[o.channel] += 1
-    for i, j in enumerate(where):
-        if j != NO_CHANNEL and i not in covered:
-            usage[j] += 1
-    return total, taken, usage
+class Relaxation:
+    """The Lagrangian relaxation of one dispatch's capacities, built once and evaluated at many
+    prices. Configuration k of a group: trip options `configs[k]` (disjoint, one joiner per open
+    trip), the group's other orders alone at their best price-adjusted single (or fallback)."""
+
+    def __init__(self, table: CostTable, extra: Sequence[Option]) -> None:
+        dense = table.dense
+        n, m = dense.shape
+        self.n, self.m = n, m
+        fallback = np.array([LARGE if f is None else f for f in table.fallback], dtype=np.float64)
+        self.cost = np.concatenate([dense.astype(np.float64), fallback[:, None]], axis=1)
+        self.free = np.asarray(table.free, dtype=np.float64)
+        fixed: list[float] = []
+        slot_at: tuple[list[int], list[int], list[float]] = ([], [], [])  # config, channel, share
+        alone_at: tuple[list[int], list[int]] = ([], [])  # config, an order it leaves alone
+        group_of: list[int] = []
+        self.configs: list[tuple[Option, ...] | None] = []  # None: a relaxed share, not a proposal
+        self.single = np.ones(n, dtype=bool)
+        groups = _groups(n, extra)
+        options_of: list[list[Option]] = [[] for _ in groups]
+        where = {i: g for g, members in enumerate(groups) for i in members}
+        for o in extra:
+            options_of[where[o.orders[0]]].append(o)
+        count = 0
+        for members, options in zip(groups, options_of, strict=True):
+            self.single[members] = False
+            configs = _configurations(members, options)
+            parts = [(members, configs)] if configs is not None else _shares(members, options)
+            for part, chosen in parts:
+                for config, weight in chosen:
+                    k = len(fixed)
+                    covered: set[int] = set()
+                    price = 0.0
+                    for o in config:
+                        price += o.cost * weight
+                        if o.trip < 0:
+                            slot_at[0].append(k)
+                            slot_at[1].append(o.channel)
+                            slot_at[2].append(weight)
+                        covered.update(o.orders)
+                    for i in part:
+                        if i not in covered:
+                            alone_at[0].append(k)
+                            alone_at[1].append(i)
+                    fixed.append(price)
+                    group_of.append(count)
+                    self.configs.append(config if weight == 1.0 else None)
+                count += 1
+        size = len(fixed)
+        self.fixed = np.array(fixed)
+        self.slots = np.zeros((size, m))
+        np.add.at(self.slots, (slot_at[0], slot_at[1]), slot_at[2])
+        self.alone = np.zeros((size, n))
+        self.alone[alone_at[0], alone_at[1]] = 1.0
+        self.group_of = np.array(group_of, dtype=np.int64)
+        self.starts = np.flatnonzero(np.diff(self.group_of, prepend=-1)) if size else np.zeros(0, dtype=np.int64)
+        self.backwards = size - np.arange(size)  # first index of a group's minimum by a max-reduction
+        self.extended = np.zeros(m + 1)
+
+    def value(self, p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(the relaxed optimum at prices `p` minus the free slots' prices: a lower bound, the
+        configurations the groups take, slots used per channel: a subgradient + the free slots)."""
+        self.extended[: self.m] = p
+        adjusted = self.cost + self.extended
+        at = adjusted.argmin(axis=1)
+        best = adjusted[np.arange(self.n), at]
+        total = float(best[self.single].sum() - p @ self.free)
+        cover = self.single.astype(np.float64)
+        usage = np.zeros(self.m)
+        chosen = np.zeros(0, dtype=np.int64)
+        if len(self.fixed):
+            values = self.fixed + self.slots @ p + self.alone @ best
+            low = np.minimum.reduceat(values, self.starts)
+            total += float(low.sum())
+            marks = np.where(values <= low[self.group_of], self.backwards, 0)
+            chosen = len(self.fixed) - np.maximum.reduceat(marks, self.starts)
+            cover += self.alone[chosen].sum(axis=0)
+            usage += self.slots[chosen].sum(axis=0)
+        usage += np.bincount(at, weights=cover, minlength=self.m + 1)[: self.m]
+        return total, chosen, usage
+
+    def options(self, chosen: np.ndarray) -> list[Option]:
+        """The trip options of configurations `chosen` (a value()'s), as proposals."""
+        out: list[Option] = []
+        for k in chosen.tolist():
+            config = self.configs[k]
+            if config:
+                out += config
+        return out
+
+    def maximize(
+        self, p: np.ndarray, upper: float, until: float = float("inf")
+    ) -> tuple[float, np.ndarray, list[Option]]:
+        """(best bound, its prices, the options taken there): projected subgradient from `p`, with
+        Polyak steps towards `upper` (the best objective known), stopping at perf_counter() `until`."""
+        bound, chosen, usage = self.value(p)
+        best = (bound, p, chosen)
+        step, stall = STEP, 0
+        for _ in range(ITERATIONS):
+            g = usage - self.free
+            g[(p <= 0) & (g < 0)] = 0.0
+            norm = float(g @ g)
+            if norm == 0 or upper - best[0] <= 0.5 or perf_counter() > until:
+                break
+            p = np.maximum(p + step * (upper - bound) / norm * g, 0.0)
+            bound, chosen, usage = self.value(p)
+            if bound > best[0] + 0.5:
+                best, stall = (bound, p, chosen), 0
+            else:
+                stall += 1
+                if stall >= STALL:
+                    step, stall = step / 2, 0
+        return best[0], best[1], self.options(best[2])
 
 
 def _groups(n: int, extra: Sequence[Option]) -> list[list[int]]:
     """Orders linked by a trip option (a pair, or two joins of one open trip), as sorted lists."""
-    parent = list(range(n))
+    parent: dict[int, int] = {}
 
     def root(i: int) -> int:
-        while parent[i] != i:
+        while parent.setdefault(i, i) != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
         return i
 
     by_trip: dict[int, int] = {}
     for o in extra:
-        first = o.orders[0]
+        first = root(o.orders[0])
         for other in (*o.orders[1:], by_trip.setdefault(o.trip, first) if o.trip >= 0 else first):
-            parent[root(other)] = root(first)
+            parent[root(other)] = first
+            first = root(first)
     out: dict[int, list[int]] = {}
-    for o in extra:
-        for i in o.orders:
-            out.setdefault(root(i), [])
-    for i in range(n):
-        if root(i) in out:
-            out[root(i)].append(i)
-    return [sorted(set(v)) for v in out.values()]
+    for i in sorted(parent):
+        out.setdefault(root(i), []).append(i)
+    return list(out.values())
 
 
-def _best_partition(
-    members: list[int], options: list[tuple[Option, int]], alone: Sequence[int]
-) -> tuple[int, list[Option]]:
-    """Cheapest way for a group's orders to each take one option (alone, a pair, a join; one joiner
-    per trip), exactly for small groups; a weaker but valid per-order relaxation for large ones."""
-    if len(members) > MAX_GROUP:
-        best = {i: alone[i] for i in members}
-        for o, c in options:
-            for i in o.orders:
-                best[i] = min(best[i], c // len(o.orders))  # a pair's cost, halved per order: a lower bound
-        return sum(best.values()), []
+def _configurations(members: list[int], options: list[Option]) -> list[tuple[tuple[Option, ...], float]] | None:
+    """Every way to take disjoint options of a group (one joiner per open trip), or None if more
+    than MAX_CONFIGS."""
+    if len(members) == 1 or all(len(o.orders) == len(members) for o in options):
+        return [((), 1.0), *(((o,), 1.0) for o in options)]  # one order, or one pair: any one option
     position = {i: k for k, i in enumerate(members)}
-    by_first: dict[int, list[tuple[Option, int]]] = {}
-    for o, c in options:
-        key = min(position[i] for i in o.orders)
-        by_first.setdefault(key, []).append((o, c))
-    memo: dict[tuple[int, frozenset[int]], tuple[int, tuple[Option, ...]]] = {}
+    by_first: dict[int, list[Option]] = {}
+    for o in options:
+        by_first.setdefault(min(position[i] for i in o.orders), []).append(o)
+    out: list[tuple[tuple[Option, ...], float]] = []
 
-    def solve(done: int, trips: frozenset[int]) -> tuple[int, tuple[Option, ...]]:
-        if done == (1 << len(members)) - 1:
-            return 0, ()
-        key = (done, trips)
-        if key in memo:
-            return memo[key]
-        k = next(k for k in range(len(members)) if not done >> k & 1)
-        cost, chosen = solve(done | 1 << k, trips)
-        best = (cost + alone[members[k]], chosen)
-        for o, c in by_first.get(k, []):
+    def walk(k: int, done: int, trips: frozenset[int], chosen: tuple[Option, ...]) -> bool:
+        while k < len(members) and done >> k & 1:
+            k += 1
+        if k == len(members):
+            out.append((chosen, 1.0))
+            return len(out) <= MAX_CONFIGS
+        if not walk(k + 1, done | 1 << k, trips, chosen):
+            return False
+        for o in by_first.get(k, []):
             bits = sum(1 << position[i] for i in o.orders)
             if bits & done or o.trip in trips:
                 continue
-            cost, chosen = solve(done | bits, trips | {o.trip} if o.trip >= 0 else trips)
-            if cost + c < best[0]:
-                best = (cost + c, (o, *chosen))
-        memo[key] = best
-        return best
+            if not walk(k + 1, done | bits, trips | {o.trip} if o.trip >= 0 else trips, (*chosen, o)):
+                return False
+        return True
 
-    cost, chosen = solve(0, frozenset())
-    return cost, list(chosen)
+    return out if walk(0, 0, frozenset(), ()) else None
 
 
-def priced(table: CostTable, extra: Sequence[Option]) -> tuple[list[Option], list[int], int, int]:
-    """(trip options taken, channel per order (NO_CHANNEL for the orders on a taken trip option and
-    for the fallen-back ones), objective, proven lower bound), in milli-points."""
-    n = len(table.options)
-    taken: list[Option] = []
-    flow = TransportFlow(table)
-    choice = flow.solve()
-    best = (list(taken), list(choice), _total(table, taken, choice))
-    bound, proposed, _ = lagrangian_bound(table, prices(table, choice), extra)
-    for round_ in range(ROUNDS):
-        busy = {i for o in taken for i in o.orders}
-        trips = {o.trip for o in taken if o.trip >= 0}
-        slots = list(table.free)
-        for o in taken:
+def _shares(
+    members: list[int], options: list[Option]
+) -> list[tuple[list[int], list[tuple[tuple[Option, ...], float]]]]:
+    """A large group relaxed order by order: each order alone, or its share of one option (a pair's
+    cost and slot halved). Any true configuration costs at least as much: a valid, weaker bound."""
+    out = []
+    for i in members:
+        shares = [((o,), 1.0 / len(o.orders)) for o in options if i in o.orders]
+        out.append(([i], [((), 1.0), *shares]))
+    return out
+
+
+class Trips:
+    """The flow of one dispatch with trips as rows: a row per order, and a row per pair of orders
+    that some pair option links (its options: the pair's channels, one slot each; its fallback: both
+    orders' fallbacks). With a set of pairs (which orders ride together) and joins fixed, one flow
+    solve places the other orders and chooses each pair's channel, exactly for that pairing."""
+
+    def __init__(self, table: CostTable, extra: Sequence[Option]) -> None:
+        dense = table.dense
+        self.n, m = dense.shape
+        self.row_of: dict[tuple[int, ...], int] = {}
+        for o in extra:
             if o.trip < 0:
-                slots[o.channel] -= 1
-        added = False
-        for o in proposed:
-            if busy.intersection(o.orders) or o.trip in trips or (o.trip < 0 and slots[o.channel] <= 0):
-                continue
-            taken.append(o)
-            busy.update(o.orders)
-            if o.trip >= 0:
-                trips.add(o.trip)
-            else:
-                slots[o.channel] -= 1
-            added = True
-        if not added:
+                self.row_of.setdefault(o.orders, self.n + len(self.row_of))
+        rows = np.full((len(self.row_of), m), LARGE, dtype=np.int64)
+        self.option: dict[tuple[int, int], Option] = {}
+        for o in extra:
+            if o.trip < 0:
+                r = self.row_of[o.orders]
+                if o.cost < rows[r - self.n, o.channel]:
+                    rows[r - self.n, o.channel] = o.cost
+                    self.option[(r, o.channel)] = o
+        both = [(table.fallback[a] or 0) + (table.fallback[b] or 0) for a, b in self.row_of]
+        fallback: list[int | None] = [*table.fallback, *both]
+        self.fallback = np.array([LARGE if f is None else f for f in fallback], dtype=np.int64)
+        self.dense = np.concatenate([dense, rows])
+        self.free = np.asarray(table.free)
+        self.flow = TransportFlow(CostTable(None, fallback, list(table.free), [], self.dense))
+
+    def solve(
+        self, joins: Sequence[Option], pairs: Sequence[tuple[int, ...]]
+    ) -> tuple[list[Option], list[int], int, np.ndarray]:
+        """(options taken, channel per order (NO_CHANNEL: on a trip, or the fallback), objective, the
+        flow's slot prices) with `joins` taken and the orders of `pairs` riding together."""
+        active = np.zeros(len(self.dense), dtype=bool)
+        active[: self.n] = True
+        for o in joins:
+            active[list(o.orders)] = False
+        for pair in pairs:
+            active[list(pair)] = False
+            active[self.row_of[pair]] = True
+        choice = self.flow.solve_array(np.flatnonzero(~active))
+        placed = choice != NO_CHANNEL
+        row_cost = np.where(placed, self.dense[np.arange(len(choice)), np.where(placed, choice, 0)], self.fallback)
+        total = int(row_cost[active].sum()) + sum(o.cost for o in joins)
+        taken = list(joins)
+        for pair in pairs:
+            j = int(choice[self.row_of[pair]])
+            if j != NO_CHANNEL:
+                taken.append(self.option[(self.row_of[pair], j)])
+        p = prices(self.dense[active], self.fallback[active], self.free, choice[active])
+        return taken, choice[: self.n].tolist(), total, p
+
+
+def priced(
+    table: CostTable, extra: Sequence[Option], until: float = float("inf")
+) -> tuple[list[Option], list[int], int, int]:
+    """(trip options taken, channel per order (NO_CHANNEL for the orders on a taken trip option and
+    for the fallen-back ones), objective, proven lower bound), in milli-points. `until`: a
+    perf_counter() time after which no further improvement starts (the best answer so far stands)."""
+    trips = Trips(table, extra)
+    began = perf_counter()
+    best = trips.solve([], [])
+    solve_s = perf_counter() - began
+    # Round 1 (most of the gain) starts if `until` has not passed; the subgradient stops two solves
+    # before it, and round 2 starts only if two solves still fit.
+    relaxation = Relaxation(table, extra)
+    bound, _, proposed = relaxation.maximize(best[3], best[2], until - 2 * solve_s)
+    joins: list[Option] = []
+    pairs: list[tuple[int, ...]] = []
+    for round_ in range(ROUNDS):
+        changed = False
+        if round_ > 0:
+            raised, chosen, _ = relaxation.value(best[3])
+            bound = max(bound, raised)
+            proposed = relaxation.options(chosen)
+            kept = _worth_keeping(relaxation, best)
+            changed = len(kept) < len(best[0])
+            joins = [o for o in kept if o.trip >= 0]
+            pairs = [o.orders for o in kept if o.trip < 0]
+        changed |= _add(proposed, joins, pairs)
+        if perf_counter() + (2 * solve_s if round_ else 0.0) > until or not changed:
             break
-        choice = flow.solve(busy, slots)
-        total = _total(table, taken, choice)
-        if total < best[2]:
-            best = (list(taken), list(choice), total)
-        if round_ == ROUNDS - 1:
-            break  # no round left to use new proposals
-        rest = [i for i in range(n) if i not in busy]
-        sub = CostTable([table.options[i] for i in rest], [table.fallback[i] for i in rest], slots, [])
-        sub_choice = [choice[i] for i in rest]
-        sub_price = prices(sub, sub_choice)
-        free_extra = [o for o in extra if not busy.intersection(o.orders) and o.trip not in trips]
-        proposed = lagrangian_bound(table, sub_price, free_extra, slots, busy)[1]
-    return best[0], best[1], best[2], min(bound, best[2])
+        found = trips.solve(joins, pairs)
+        if found[2] < best[2]:
+            best = found
+    bound = max(bound, relaxation.value(best[3])[0])
+    proven = min(int(np.ceil(bound - 1e-6)), best[2])
+    return best[0], best[1], best[2], proven
 
 
-def _total(table: CostTable, taken: Sequence[Option], choice: Sequence[int]) -> int:
-    busy = {i for o in taken for i in o.orders}
-    total = sum(o.cost for o in taken)
-    for i, j in enumerate(choice):
-        if i in busy:
+def _add(proposed: Sequence[Option], joins: list[Option], pairs: list[tuple[int, ...]]) -> bool:
+    """Add the proposals that fit (disjoint orders, one joiner per open trip), cheapest first;
+    False if none did."""
+    busy = {i for o in joins for i in o.orders} | {i for pair in pairs for i in pair}
+    riders = {o.trip for o in joins}
+    added = False
+    for o in sorted(proposed, key=lambda o: o.cost):
+        if busy.intersection(o.orders) or o.trip in riders:
             continue
-        total += (table.fallback[i] or 0) if j == NO_CHANNEL else next(c for k, c in table.options[i] if k == j)
-    return total
+        busy.update(o.orders)
+        if o.trip >= 0:
+            joins.append(o)
+            riders.add(o.trip)
+        else:
+            pairs.append(o.orders)
+        added = True
+    return added
+
+
+def _worth_keeping(relaxation: Relaxation, best: tuple[list[Option], list[int], int, np.ndarray]) -> list[Option]:
+    """The taken trips whose orders would not cost less alone at the flow's prices (a pair's slot
+    freed)."""
+    taken, _, _, p = best
+    alone = (relaxation.cost + np.append(p, 0.0)).min(axis=1)
+    return [o for o in taken if o.cost + (p[o.channel] if o.trip < 0 else 0.0) <= alone[list(o.orders)].sum()]

@@ -3,10 +3,12 @@
 Every move (to another channel, or out of the fallback onto a channel) pays a switching cost of
 `threshold` points (+ 1 milli-point, so a move must beat it strictly) and, away from a channel, that
 channel's fee (`fee_share` x its base cost, dollars at the cost weight) inside the objective, so the
-optimum moves an order only when its gain net of the fee is positive. Staying is
-always feasible: the current deliveries' slots are lifted off their channels' load first, and a
-channel keeps at least the slots its own orders hold. An order on a channel never moves to the
-fallback. Time is measured from now: the current channel's ETA is what remains of it
+optimum moves an order only when its gain net of the fee is positive. Moves leave `reserve` slots
+free on every channel for the orders that arrive before the next round (a move must not take the
+slot the next order would have used); where fewer are free, moves into the channel only swap.
+Staying is always feasible: the current deliveries' slots are lifted off their channels' load
+first, and a channel keeps at least the slots its own orders hold. An order on a channel never
+moves to the fallback. Time is measured from now: the current channel's ETA is what remains of it
 (`CurrentAssignment.eta_seconds`), an alternative's ETA starts now. On any solver trouble the
 answer is "no moves".
 """
@@ -46,22 +48,25 @@ def reoptimize(
     *,
     threshold: float = 1.0,
     fee_share: float = 0.0,
+    reserve: int = 0,
     deadline_ms: float = DEFAULT_DEADLINE_MS,
     fallback_penalty: float = DEFAULT_FALLBACK_PENALTY,
 ) -> list[Reassignment]:
     """The moves worth making. `channels[*].load` counts the deliveries of `current` on them; a
     delivery whose channel is unknown (e.g. disabled) is treated as being in the fallback. A move away
     from a channel pays that channel `fee_share` x its base cost (dollars, at the cost weight), so a
-    move is made only when it gains more than its fee (+ `threshold`). The caller passes only orders
-    still movable (the cut-off: their courier has not reached the restaurant)."""
+    move is made only when it gains more than its fee (+ `threshold`); the move carries that fee in
+    dollars. No channel ends the round with fewer than `reserve` free slots through a move (or with
+    fewer than it has, where it has fewer). The caller passes only orders still movable (the
+    cut-off: their courier has not reached the restaurant; not in a two-order trip)."""
     start = perf_counter()
     index = {c.id: j for j, c in enumerate(channels)}
     now_on = [index.get(a.channel_id, NO_CHANNEL) if a.channel_id else NO_CHANNEL for a in current]
     held = Counter(j for j in now_on if j != NO_CHANNEL)
     lifted = [replace(c, load=max(c.load - held[j], 0)) for j, c in enumerate(channels)]
-    free = [max(c.free, held[j]) for j, c in enumerate(lifted)]
+    free = [max(c.free - max(reserve, 0), held[j]) for j, c in enumerate(lifted)]
     terms = channel_terms(lifted, weights)
-    open_terms = [t for t in terms if lifted[t.channel].free > 0]
+    open_terms = [t for t in terms if free[t.channel] > 0]
     switch = scaled(threshold) + 1
     fee_points = weights.normalized().cost * fee_share
     options: list[list[tuple[int, int]]] = []
@@ -104,6 +109,7 @@ def reoptimize(
         before = costs[old] if old != NO_CHANNEL else fallback[i] or 0  # a fallen-back order has a fallback
         after = costs[new] - switch  # the gain is net of the fee, before the threshold
         t, d = terms[new], distances[i]
+        paid = fee_share * channels[old].base_cost if old != NO_CHANNEL else 0.0
         moves.append(
             Reassignment(
                 a.delivery.order_id,
@@ -112,6 +118,7 @@ def reoptimize(
                 Decimal(f"{dollars(d, channels[new]):.2f}"),
                 round(t.eta(d, a.delivery.ready_at)),
                 (before - after) / SCALE,
+                Decimal(f"{paid:.2f}"),
             )
         )
     log.debug("re-optimization: %d of %d deliveries move", len(moves), len(current))

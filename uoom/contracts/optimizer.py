@@ -7,13 +7,13 @@ crosses the wire as a JSON number of dollars and is a `Decimal` in Python on bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from uoom.assignment.model import Assignment, Delivery, Status
+from uoom.assignment.model import Assignment, Delivery, Ride, Status
 from uoom.contracts.numbers import JsonNumber, Real
 from uoom.domain import columns
 
@@ -62,6 +62,10 @@ class OptimizeOrder(_Request):
         json_schema_extra={"minimum": 0, "maximum": float(columns.ORDER_TOTAL.largest), "default": 0},
     )  # fmt: skip
     ready_at: Real | None = Field(None, alias="readyAt", ge=0, le=MAX_READY_AT_S, description="seconds from now")
+    restaurant_id: str | None = Field(
+        None, alias="restaurantId", min_length=1, max_length=100,
+        description="the pickup place: orders of one restaurant may share a courier on a bundling channel",
+    )  # fmt: skip
 
 
 class OptimizeRequest(_Request):
@@ -73,6 +77,10 @@ class OptimizeRequest(_Request):
             Delivery(o.order_id, o.pickup.lat_lon, o.dropoff.lat_lon, float(o.value), o.ready_at) for o in self.orders
         ]
 
+    def restaurants(self) -> list[str | None]:
+        """Each order's restaurant id, in order (None: not given, the order rides alone)."""
+        return [o.restaurant_id for o in self.orders]
+
 
 class OptimizedAssignment(_Response):
     """One order's channel; `channel_id` None is the explicit fallback, whose cost is the penalty.
@@ -82,6 +90,11 @@ class OptimizedAssignment(_Response):
     channel_id: str | None = Field(alias="channelId")
     cost: Dollars = Field(description="dollars, to the cent", ge=0, le=columns.DELIVERY_COST.largest)
     eta_seconds: int | None = Field(alias="etaSeconds", ge=0, le=columns.ETA_SECONDS.largest)
+    trip_id: str | None = Field(None, alias="tripId", description="the courier's trip on a bundling channel (uuid)")
+    co_rider_id: str | None = Field(None, alias="coRiderId", description="the order meant to share the trip")
+    pickup_in_s: float | None = Field(
+        None, alias="pickupInS", ge=0, description="seconds from now to the trip's planned pickup"
+    )
 
 
 class OptimizeResponse(_Response):
@@ -90,11 +103,18 @@ class OptimizeResponse(_Response):
     solve_ms: float = Field(alias="solveMs", description="build + solve wall clock of the batch, ms")
 
     @classmethod
-    def of(cls, assignments: Sequence[Assignment], status: Status, solve_ms: float) -> OptimizeResponse:
-        rows = [
-            OptimizedAssignment(order_id=a.order_id, channel_id=a.channel_id, cost=a.cost, eta_seconds=a.eta_seconds)
-            for a in assignments
-        ]
+    def of(cls, assignments: Sequence[Assignment], status: Status, solve_ms: float,
+           rides: Mapping[str, Ride] | None = None) -> OptimizeResponse:  # fmt: skip
+        """`rides`: the trip of each order given one (by order id)."""
+        rides = rides or {}
+        rows = []
+        for a in assignments:
+            ride = rides.get(a.order_id)
+            rows.append(OptimizedAssignment(
+                order_id=a.order_id, channel_id=a.channel_id, cost=a.cost, eta_seconds=a.eta_seconds,
+                trip_id=ride and ride.trip_id, co_rider_id=ride and ride.co_rider_id,
+                pickup_in_s=ride and round(max(ride.pickup_in_s, 0.0), 3),
+            ))  # fmt: skip
         return cls(assignments=rows, status=status, solve_ms=round(solve_ms, 3))
 
     def assignment_of(self, order_id: str) -> OptimizedAssignment | None:

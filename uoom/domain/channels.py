@@ -18,7 +18,8 @@ CRITERIA: tuple[str, ...] = ("cost", "time", "quality", "capacity")
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A delivery channel, with `load` = its in-flight orders at the time of the solve."""
+    """A delivery channel, with `load` = its in-flight orders at the time of the solve; `bundles`:
+    its couriers may carry two orders of one restaurant in a trip (docs/dispatch.md)."""
 
     id: str
     name: str
@@ -31,6 +32,7 @@ class Channel:
     radius_km: float
     quality: float
     load: int = 0
+    bundles: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

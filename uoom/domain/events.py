@@ -9,6 +9,8 @@ from typing import Any
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
 ORDER_CHANNEL_REASSIGNED = "order.channel_reassigned"
+# a second order joined this one's trip (the first rider's event: its coRiderId is set)
+ORDER_TRIP_JOINED = "order.trip_joined"
 AGGREGATE_ORDER = "order"
 
 

@@ -108,6 +108,25 @@ class ChannelAssignment:
 
 
 @dataclass(frozen=True, slots=True)
+class TripPlan:
+    """The optimizer's trip for a new order on a bundling channel (docs/dispatch.md): a fresh
+    trip (a new single, or both orders of a new pair), or an open trip to join before its pickup."""
+
+    id: UUID
+    channel_id: str
+    restaurant_id: UUID
+    pickup_in_s: float  # seconds from now to the trip's planned pickup
+
+
+@dataclass(frozen=True, slots=True)
+class Boarding:
+    """Where a new order rides: its trip, and the first rider when it joined an open trip."""
+
+    trip_id: UUID
+    first_rider: Order | None  # None: the order is the trip's first rider
+
+
+@dataclass(frozen=True, slots=True)
 class NewOrder:
     """An order about to be stored: the request, its id and the channel chosen for it."""
 
@@ -115,6 +134,8 @@ class NewOrder:
     request: PlaceOrder
     channel: ChannelAssignment
     estimated_delivery_time: datetime | None
+    trip_id: UUID | None = None  # its trip on a bundling channel (boarded first: the row must exist)
+    co_rider_id: UUID | None = None  # the first rider, when it joined an open trip
 
     @property
     def total(self) -> Decimal:
@@ -141,6 +162,8 @@ class Order:
     created_at: datetime
     updated_at: datetime
     version: int
+    trip_id: UUID | None = None  # the courier's trip (a bundling channel); None: rides on its own
+    co_rider_id: UUID | None = None  # the other order of a two-order trip
 
     def require_version(self, expected: int) -> None:
         """The optimistic-locking guard: a change is based on the version the caller saw."""
@@ -153,3 +176,7 @@ class Order:
     def movable_from(self, channel_id: str | None) -> bool:
         """Still open (not picked up) and still on `channel_id`: a move planned on it holds."""
         return self.status in OPEN_STATES and self.channel_id == channel_id
+
+    def joinable_by(self, channel_id: str) -> bool:
+        """As the first rider of an open trip: a new order on `channel_id` may share its courier."""
+        return self.co_rider_id is None and self.movable_from(channel_id)

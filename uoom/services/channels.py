@@ -1,6 +1,8 @@
 """Moving an order to a better channel, as the re-optimizer decides: the order's channel and an
-`order.channel_reassigned` event in one transaction, unless the order changed since the move was
-planned (picked up, or moved by someone else)."""
+`order.channel_reassigned` event (with the fee the move pays its old channel) in one transaction,
+unless the move no longer applies: the order changed since the move was planned (picked up, or
+moved by someone else), its courier reached the restaurant (the cut-off), or it shares a courier
+with another order (a trip of two)."""
 
 from __future__ import annotations
 
@@ -16,17 +18,18 @@ REOPTIMIZED = "reoptimized"  # the order's assignmentSource after a move
 
 
 async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str, cost: Decimal,
-                           eta_from_now_s: int, gain: float, uow: UnitOfWork,
+                           eta_from_now_s: int, gain: float, uow: UnitOfWork, fee: Decimal = Decimal(0),
                            now: datetime | None = None) -> Order | None:  # fmt: skip
-    """The moved order, or None when the move no longer applies (nothing written)."""
+    """The moved order, or None when the move no longer applies (nothing written). `gain` is in
+    objective points net of the fee; `fee` the dollars the move pays `from_channel_id`."""
     async with uow:
-        order = await uow.lock_order(order_id)
+        order = await uow.lock_movable(order_id)
         if order is None or not order.movable_from(from_channel_id):
             return None
         # the order's ETA counts from its creation; the solver's from now
         eta = eta_from_now_s + int(((now or datetime.now(UTC)) - order.created_at).total_seconds())
         moved = await uow.set_channel(order_id, ChannelAssignment(to_channel_id, cost, eta, REOPTIMIZED))
-        details = {"from": from_channel_id, "to": to_channel_id, "gain": gain}
+        details = {"from": from_channel_id, "to": to_channel_id, "gain": gain, "fee": f"{fee:.2f}"}
         await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, moved, details)
         await uow.commit()
     return moved

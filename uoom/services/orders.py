@@ -9,20 +9,35 @@ after the answer sees it.
 
 from __future__ import annotations
 
+import math
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from uoom.assignment.costs import dollars, eta_seconds
+from uoom.assignment.geo import haversine_km
 from uoom.domain import events
 from uoom.domain.errors import IdempotencyConflict, OrderNotFound, UnknownRestaurant
-from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, PlaceOrder, cents, order_total
-from uoom.services.ports import Assigner, ReadModel, Stage, untimed
+from uoom.domain.orders import (
+    ChannelAssignment,
+    NewOrder,
+    Order,
+    OrderStatus,
+    PlaceOrder,
+    Restaurant,
+    TripPlan,
+    cents,
+    order_total,
+)
+from uoom.services.ports import Assigner, Choice, ReadModel, Stage, untimed
 from uoom.stores.unit_of_work import IdempotencyKey, UnitOfWork
 
 
 async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, reads: ReadModel,
                        idempotency: IdempotencyKey | None = None, stage: Stage = untimed) -> Order:  # fmt: skip
     """Place an order on the channel the assigner picks (it never refuses one). With an
-    idempotency key, a repeated request gets the first answer, whichever of two twins commits."""
+    idempotency key, a repeated request gets the first answer, whichever of two twins commits.
+    On a bundling channel the optimizer may put it on a trip: see `_board`."""
     if idempotency and (earlier := await _replay(uow, idempotency)):
         return earlier
     restaurant = await uow.restaurant(cmd.restaurant_id)
@@ -30,29 +45,78 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
         raise UnknownRestaurant(cmd.restaurant_id)
     order_id = uuid.uuid4()
     address = cmd.delivery_address
+    ready_in_s = restaurant.prep_minutes * 60.0
     with stage("create.assign"):
         choice = await assigner.choose(
             str(order_id), (restaurant.latitude, restaurant.longitude), (address.latitude, address.longitude),
-            order_total(cmd.items), restaurant.prep_minutes * 60.0,
+            order_total(cmd.items), ready_in_s, restaurant_id=str(restaurant.id),
         )  # fmt: skip
     eta = choice.eta_seconds
     channel = ChannelAssignment(choice.channel_id, None if choice.cost is None else cents(choice.cost), eta,
                                 choice.source)  # fmt: skip
     new = NewOrder(order_id, cmd, channel, datetime.now(UTC) + timedelta(seconds=eta) if eta else None)
+    plan = trip_plan(choice, restaurant)
+    joined = None
     with stage("create.transaction"):
         async with uow:
+            first_rider = None
+            if plan is not None:
+                new, first_rider = await _board(uow, new, plan, restaurant, ready_in_s)
             order = await uow.add_order(new)
             await uow.add_event(events.ORDER_CREATED, order)
+            if first_rider is not None:  # the first rider learns its co-rider, in its own event
+                joined = await uow.set_co_rider(first_rider.id, order.id)
+                await uow.add_event(events.ORDER_TRIP_JOINED, joined,
+                                    {"tripId": str(order.trip_id), "coRiderId": str(order.id)})  # fmt: skip
             if stored := idempotency is None or await uow.remember(idempotency, order):
                 await uow.commit()
     if stored:
         reads.created(order)
+        if joined is not None:
+            await reads.write_through(joined)
         return order
     # A concurrent twin with the same key committed first and ours rolled back: answer as it did.
     assert idempotency is not None
     replay = await _replay(uow, idempotency)
     assert replay is not None
     return replay
+
+
+def trip_plan(choice: Choice, restaurant: Restaurant) -> TripPlan | None:
+    """The optimizer's trip for the order, if it gave one (only the optimizer does, and only on a
+    bundling channel). An id that is no uuid still gets the order a trip: a fresh one."""
+    if not choice.trip_id or choice.channel_id is None:
+        return None
+    try:
+        trip_id = uuid.UUID(choice.trip_id)
+    except ValueError:
+        trip_id = uuid.uuid4()
+    pickup_in_s = choice.pickup_in_s if choice.pickup_in_s is not None and math.isfinite(choice.pickup_in_s) else 0.0
+    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s)
+
+
+async def _board(uow: UnitOfWork, new: NewOrder, plan: TripPlan, restaurant: Restaurant,
+                 ready_in_s: float) -> tuple[NewOrder, Order | None]:  # fmt: skip
+    """Board the planned trip: as its first rider, or joining an open trip (then the first rider
+    is returned, locked). A trip that does not take the order (full, past its pickup, its first
+    rider gone) never costs the order: it rides alone in a fresh trip of its own on the same
+    channel, at its single cost and ETA."""
+    boarding = await uow.board_trip(plan)
+    if boarding is not None:
+        first = boarding.first_rider
+        return replace(new, trip_id=boarding.trip_id, co_rider_id=None if first is None else first.id), first
+    channel = await uow.channel(plan.channel_id)
+    alone = new.channel
+    pickup_in_s = plan.pickup_in_s
+    if channel is not None:
+        address = new.request.delivery_address
+        distance = haversine_km((restaurant.latitude, restaurant.longitude), (address.latitude, address.longitude))
+        eta = int(eta_seconds(distance, ready_in_s, channel))
+        alone = replace(alone, cost=cents(dollars(distance, channel)), eta_seconds=eta)
+        pickup_in_s = max(ready_in_s, channel.pickup_latency_min * 60.0)
+        new = replace(new, estimated_delivery_time=datetime.now(UTC) + timedelta(seconds=eta))
+    fresh = await uow.board_trip(replace(plan, id=uuid.uuid4(), pickup_in_s=pickup_in_s))  # a fresh id: its first rider
+    return replace(new, channel=alone, trip_id=None if fresh is None else fresh.trip_id), None
 
 
 async def _replay(uow: UnitOfWork, key: IdempotencyKey) -> Order | None:

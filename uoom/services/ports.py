@@ -23,11 +23,19 @@ class Choice(Protocol):
     def eta_seconds(self) -> int | None: ...
     @property
     def source(self) -> str: ...
+    # the optimizer's trip (a bundling channel; None: no trip, or a fallback path), the co-rider it
+    # intended (informational: the trips row decides) and seconds from now to the trip's pickup
+    @property
+    def trip_id(self) -> str | None: ...
+    @property
+    def co_rider_id(self) -> str | None: ...
+    @property
+    def pickup_in_s(self) -> float | None: ...
 
 
 class Assigner(Protocol):
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
-                     value: Decimal, ready_in_s: float) -> Choice: ...  # fmt: skip
+                     value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> Choice: ...  # fmt: skip
 
 
 class ReadModel(Protocol):

@@ -10,12 +10,12 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus
+from uoom.domain.orders import OPEN_STATES, ChannelAssignment, NewOrder, Order, OrderStatus
 from uoom.stores.snapshots import address_from_json, address_json, items_from_json, items_json
 
 COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, total,
     estimated_delivery_time, created_at, updated_at, version, channel_id, delivery_cost,
-    eta_seconds, assignment_source, notes"""
+    eta_seconds, assignment_source, notes, trip_id, co_rider_id"""
 _CHANGED = "version = version + 1, updated_at = now()"
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -38,6 +38,8 @@ def from_row(row: asyncpg.Record | dict[str, Any]) -> Order:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
+        trip_id=row["trip_id"],
+        co_rider_id=row["co_rider_id"],
     )
 
 
@@ -46,12 +48,13 @@ async def insert(conn: asyncpg.Connection, new: NewOrder) -> Order:
     row = await conn.fetchrow(
         f"""INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location,
                 total, estimated_delivery_time, channel_id, delivery_cost, eta_seconds,
-                assignment_source, notes)
-            VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                assignment_source, notes, trip_id, co_rider_id)
+            VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
             RETURNING {COLUMNS}""",
         new.id, request.customer_id, request.restaurant_id, items_json(request.items),
         address_json(request.delivery_address), new.total, new.estimated_delivery_time,
         channel.channel_id, channel.cost, channel.eta_seconds, channel.source, request.notes,
+        new.trip_id, new.co_rider_id,
     )  # fmt: skip
     return from_row(row)
 
@@ -90,6 +93,33 @@ async def lock(conn: asyncpg.Connection, order_id: uuid.UUID) -> Order | None:
     return None if row is None else from_row(row)
 
 
+# A re-optimizer may still move the order `o`: open, not sharing a courier (no co-rider, not in a
+# trip of two), and before the cut-off, i.e. its courier has not reached the restaurant: now <
+# assigned_at (NULL: created_at) + its channel's pickup latency, and now < its trip's planned pickup.
+# An order without a channel (the fallback) has no courier to cut off. docs/dispatch.md.
+OPEN_SQL = f"""o.status IN ({", ".join(sorted(f"'{s.value}'" for s in OPEN_STATES))})"""  # the orders_open index
+MOVABLE = f"""{OPEN_SQL} AND o.co_rider_id IS NULL
+    AND (o.channel_id IS NULL OR COALESCE(o.assigned_at, o.created_at) + interval '1 minute'
+         * (SELECT c.pickup_latency_min FROM channels c WHERE c.id = o.channel_id)::float8 > now())
+    AND (o.trip_id IS NULL OR EXISTS (SELECT 1 FROM trips t WHERE t.id = o.trip_id AND t.riders = 1
+                                      AND t.pickup_by > now()))"""
+
+
+async def lock_movable(conn: asyncpg.Connection, order_id: uuid.UUID) -> Order | None:
+    """The order, locked, if a re-optimizer may still move it (`MOVABLE`, checked again on the row
+    as it is once locked: a join or a pickup committed meanwhile wins); None otherwise."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM orders o WHERE o.id = $1 AND {MOVABLE} FOR UPDATE OF o", order_id)
+    return None if row is None else from_row(row)
+
+
+async def lock_first_rider(conn: asyncpg.Connection, trip_id: uuid.UUID) -> Order | None:
+    """The trip's earliest order (the one a second order joins), locked as `lock` does."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM orders WHERE trip_id = $1 ORDER BY created_at, id LIMIT 1 FOR UPDATE", trip_id
+    )
+    return None if row is None else from_row(row)
+
+
 async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: OrderStatus) -> Order:
     row = await conn.fetchrow(
         f"UPDATE orders SET status = $2, {_CHANGED} WHERE id = $1 RETURNING {COLUMNS}", order_id, status.value
@@ -98,11 +128,24 @@ async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: Orde
 
 
 async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
+    """A move to another channel: a new courier, assigned now (the cut-off counts from here); the
+    order leaves its trip (one rider: nobody else is on it), which closes for joins."""
     row = await conn.fetchrow(
-        f"""UPDATE orders SET channel_id = $2, delivery_cost = $3, eta_seconds = $4::integer,
+        f"""WITH left_trip AS (
+                UPDATE trips SET pickup_by = least(pickup_by, now())
+                WHERE id = (SELECT trip_id FROM orders WHERE id = $1) AND riders = 1)
+            UPDATE orders SET channel_id = $2, delivery_cost = $3, eta_seconds = $4::integer,
                 assignment_source = $5, estimated_delivery_time = created_at + make_interval(secs => $4::integer),
-                {_CHANGED}
+                assigned_at = now(), trip_id = NULL, {_CHANGED}
             WHERE id = $1 RETURNING {COLUMNS}""",
         order_id, channel.channel_id, channel.cost, channel.eta_seconds, channel.source,
     )  # fmt: skip
+    return from_row(row)
+
+
+async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order:
+    """A second order joined this one's trip: it shares the courier from now on."""
+    row = await conn.fetchrow(
+        f"UPDATE orders SET co_rider_id = $2, {_CHANGED} WHERE id = $1 RETURNING {COLUMNS}", order_id, co_rider_id
+    )
     return from_row(row)

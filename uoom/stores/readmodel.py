@@ -43,6 +43,9 @@ def from_item(item: dict[str, Any], now: float | None = None) -> dict[str, Any] 
     if int(item["ttl"]["N"]) <= (time.time() if now is None else now):
         return None
     snapshot: dict[str, Any] = orjson.loads(item["order"]["S"])
+    # an item written before trips has neither key: the API's views always carry both
+    snapshot.setdefault("tripId", None)
+    snapshot.setdefault("coRiderId", None)
     return snapshot
 
 

@@ -8,6 +8,8 @@ WEIGHTS = PREFIX + "weights"  # HASH criterion -> weight
 CHANNEL_LOAD = PREFIX + "channel:load"  # HASH channel id -> orders in flight
 OBSERVED_QUALITY = PREFIX + "channel:observed-quality"  # HASH channel id -> on-time moving average
 ORDER_SLOT = PREFIX + "order:channel"  # HASH order id -> the channel whose slot (load) it holds
+ORDER_TRIP = PREFIX + "order:trip"  # HASH order id -> the trip whose one slot it shares (rankings.move_load)
+TRIP_RIDERS = PREFIX + "trip:riders"  # HASH "trip id|channel id" -> the trip's orders holding that slot
 # STRING per order: its version the load last applied, kept a week (the outbox's retention) after
 # the last event, so a late, older event cannot move or re-take its slot (rankings.move_load)
 LOAD_VERSION_TTL_SECONDS = 7 * 24 * 3600

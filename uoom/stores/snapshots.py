@@ -36,6 +36,8 @@ def to_snapshot(order: Order) -> dict[str, Any]:
         "createdAt": _iso(order.created_at),
         "updatedAt": _iso(order.updated_at),
         "version": order.version,
+        "tripId": _id(order.trip_id),
+        "coRiderId": _id(order.co_rider_id),
     }
 
 
@@ -57,6 +59,9 @@ def from_snapshot(data: dict[str, Any]) -> Order:
         created_at=datetime.fromisoformat(data["createdAt"]),
         updated_at=datetime.fromisoformat(data["updatedAt"]),
         version=data["version"],
+        # snapshots written before trips (read-model items, idempotent answers) have neither
+        trip_id=_uuid(data.get("tripId")),
+        co_rider_id=_uuid(data.get("coRiderId")),
     )
 
 
@@ -86,6 +91,14 @@ def _iso(value: datetime | None) -> str | None:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _id(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value else None
 
 
 def _money(value: Decimal | None) -> str | None:

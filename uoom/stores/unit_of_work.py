@@ -21,9 +21,11 @@ from typing import Any, Protocol
 import asyncpg
 from cachetools import TTLCache
 
+from uoom import channels
 from uoom.domain import events
-from uoom.domain.orders import ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant
-from uoom.stores import orders, outbox
+from uoom.domain.channels import Channel
+from uoom.domain.orders import Boarding, ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant, TripPlan
+from uoom.stores import orders, outbox, trips
 from uoom.stores.snapshots import from_snapshot, to_snapshot
 
 
@@ -54,8 +56,12 @@ class UnitOfWork(Protocol):
     async def remember(self, key: IdempotencyKey, order: Order) -> bool: ...
     async def add_order(self, new: NewOrder) -> Order: ...
     async def lock_order(self, order_id: uuid.UUID) -> Order | None: ...
+    async def lock_movable(self, order_id: uuid.UUID) -> Order | None: ...
     async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order: ...
     async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order: ...
+    async def board_trip(self, plan: TripPlan) -> Boarding | None: ...
+    async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order: ...
+    async def channel(self, channel_id: str) -> Channel | None: ...
     async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None: ...
 
 
@@ -157,11 +163,26 @@ class PostgresUnitOfWork:
     async def lock_order(self, order_id: uuid.UUID) -> Order | None:
         return await orders.lock(self._conn, order_id)
 
+    async def lock_movable(self, order_id: uuid.UUID) -> Order | None:
+        """The order, locked, if a re-optimizer may still move it (before the cut-off, no co-rider)."""
+        return await orders.lock_movable(self._conn, order_id)
+
     async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order:
         return await orders.set_status(self._conn, order_id, status)
 
     async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
         return await orders.set_channel(self._conn, order_id, channel)
+
+    async def board_trip(self, plan: TripPlan) -> Boarding | None:
+        """The new order's trip (call before `add_order`); None when the trip does not take it."""
+        return await trips.board(self._conn, plan)
+
+    async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order:
+        return await orders.set_co_rider(self._conn, order_id, co_rider_id)
+
+    async def channel(self, channel_id: str) -> Channel | None:
+        row = await self._reader().fetchrow(channels.SELECT + " WHERE id = $1", channel_id)
+        return None if row is None else channels.to_channel(row)
 
     async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None:
         """An order event: the order after the change under `order`, plus what the event adds."""

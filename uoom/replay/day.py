@@ -1,17 +1,21 @@
-"""The fixed synthetic day (bench/synthetic-day.json): its orders, seeded, and its channels."""
+"""The fixed synthetic day (uoom/replay/synthetic-day.json, package data): its orders, seeded, its
+channels."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from uoom.assignment.geo import haversine_km
 from uoom.domain.channels import Channel
 
 KM_PER_DEG_LAT = 111.32
+SYNTHETIC_DAY = Path(__file__).with_name("synthetic-day.json")
 
 
 @dataclass(slots=True)
@@ -108,3 +112,9 @@ def twelve_channels(channels: list[Channel]) -> list[Channel]:
         for c in channels[::2]
     ]
     return [*channels, *extra]
+
+
+def load(path: Path = SYNTHETIC_DAY) -> dict[str, Any]:
+    """The day file (the packaged synthetic day unless told otherwise)."""
+    day: dict[str, Any] = json.loads(path.read_text())
+    return day

@@ -1,6 +1,6 @@
 """The day under the new rules: trips (one slot, one base cost), joins before pickup, moves with fees.
 
-The state is a list of trips (bench.dispatch.books.Trip); a policy opens, joins or cancels them
+The state is a list of trips (uoom.replay.books.Trip); a policy opens, joins or cancels them
 through `Day`, and the books are checked from that list afterwards.
 """
 
@@ -10,11 +10,11 @@ import heapq
 from collections import defaultdict
 from dataclasses import replace
 
-from bench.dispatch.books import Move, Rules, Trip
-from bench.dispatch.day import SimOrder
 from uoom.assignment.dispatch import OpenTrip
 from uoom.assignment.trips import Bundling, TripOrder, route
 from uoom.domain.channels import Channel
+from uoom.replay.books import Move, Rules, Trip
+from uoom.replay.day import SimOrder
 
 
 class Day:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.dispatch.books import Rules, check
-from bench.dispatch.day import SimOrder
-from bench.dispatch.sim import Day
 from uoom.assignment import CurrentAssignment, Delivery, Weights, greedy, reoptimize, static_priority
 from uoom.assignment.dispatch import dispatch
 from uoom.assignment.trips import route, trip_faults
 from uoom.domain.channels import Channel
+from uoom.domain.ranking import ranked
+from uoom.replay.books import Rules, check
+from uoom.replay.day import SimOrder
+from uoom.replay.sim import Day
 
 COST_ONLY = Weights(cost=1.0, time=0.0, quality=0.0, capacity=0.0)
 BATCH_EVERY_S = 60.0
 REOPT_EVERY_S = 120.0
-REOPT_THRESHOLD = 0.0  # the fee is the price of a move now; nothing on top of it
+# The daemon's rules (daemons/optimizer/reoptimizer.py): a move gains its fee + 1 point (the setting
+# reopt_threshold's default), and leaves every channel a reserve of free slots for the orders expected
+# before the next round (the arrival rate over max(60 s, the interval) x the interval, rounded up).
+REOPT_THRESHOLD = 1.0
+RESERVE_WINDOW_S = 60.0
 EXACT_MS = 10_000.0  # the batch policy is the exact reference: no practical deadline
 
 
@@ -30,12 +37,17 @@ def replay(
     penalty: float,
     priority: list[str],
     scored_with: Weights | None = None,
+    on_order: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """policy: static | greedy | greedy+joins | at-once | batch | rolling."""
+    """policy: static | greedy | greedy+joins | at-once | batch | rolling. at-once and rolling are the
+    product's: `dispatch()` per order, and an order it leaves goes to the ranking's best channel, as
+    the API does. `on_order(n)` after each of the day's orders (progress)."""
     day = Day(channels, rules)
     index = {c.id: j for j, c in enumerate(channels)}
     solve_ms: list[float] = []
     pending: list[SimOrder] = []
+    handed: list[str] = []  # orders the optimizer left and the API's ranking placed
+    created = [o.created for o in orders]  # sorted: the day's orders come in creation order
     every = BATCH_EVERY_S if policy == "batch" else REOPT_EVERY_S if policy == "rolling" else None
     next_tick = (orders[0].created // every + 1) * every if every else None
 
@@ -48,13 +60,19 @@ def replay(
         elif policy in ("greedy", "greedy+joins"):
             pick = greedy([d], live, COST_ONLY, fallback_penalty=penalty).assignments[0].channel_id
             if policy == "greedy+joins":
-                joined = cheapest_join(day, o, pick and live[index[pick]], live)
+                joined = cheapest_join(day, o, live[index[pick]] if pick else None, live)
                 if joined:
                     solve_ms.append((time.perf_counter() - start) * 1000)
                     day.join(joined, o, o.created)
                     return
         else:
             batch(day, [o], o.created, weights, penalty, solve_ms, 80.0)
+            if o.order_id in day.fallbacks:  # left by the optimizer: the API takes the ranking's best
+                pick = ranking_pick(o, day.live(o.created), weights)
+                if pick is not None:
+                    day.fallbacks.discard(o.order_id)
+                    day.open(index[pick], [o], o.created)
+                    handed.append(o.order_id)
             return
         solve_ms.append((time.perf_counter() - start) * 1000)
         if pick is None:
@@ -68,9 +86,11 @@ def replay(
                 batch(day, pending, now, weights, penalty, solve_ms, EXACT_MS)
                 pending.clear()
         else:
-            roll(day, now, weights, penalty, index)
+            window = max(RESERVE_WINDOW_S, REOPT_EVERY_S)
+            arrivals = bisect.bisect_right(created, now) - bisect.bisect_right(created, now - window)
+            roll(day, now, weights, penalty, index, math.ceil(arrivals * REOPT_EVERY_S / window))
 
-    for o in orders:
+    for n, o in enumerate(orders, start=1):
         while next_tick is not None and every and next_tick <= o.created:
             tick(next_tick)
             next_tick += every
@@ -78,11 +98,22 @@ def replay(
             pending.append(o)
         else:
             at_creation(o)
+        if on_order is not None:
+            on_order(n)
     if next_tick is not None and every:
         for _ in range(30):  # the last orders still get their batch / re-solves
             tick(next_tick)
             next_tick += every
-    return summarize(day, orders, rules, penalty, solve_ms, scored_with or weights)
+    return {
+        **summarize(day, orders, rules, penalty, solve_ms, scored_with or weights),
+        "ranking_fallbacks": len(handed),
+    }
+
+
+def ranking_pick(o: SimOrder, live: list[Channel], weights: Weights) -> str | None:
+    """What the API does with an order the optimizer leaves unassigned (daemons/api/assign.py): the
+    best channel of the composite ranking that reaches the drop-off and has a free slot."""
+    return next((c.id for c in ranked(live, weights) if o.distance_km <= c.radius_km and c.load < c.capacity), None)
 
 
 def cheapest_join(day: Day, o: SimOrder, single: Channel | None, live: list[Channel]) -> str | None:
@@ -137,9 +168,10 @@ def batch(
             day.open(index[p.channel_id], [o], now)
 
 
-def roll(day: Day, now: float, weights: Weights, penalty: float, index: dict[str, int]) -> None:
+def roll(day: Day, now: float, weights: Weights, penalty: float, index: dict[str, int], reserve: int) -> None:
     """Re-solve the single-order trips whose courier has not reached the restaurant (the cut-off),
-    and the fallen-back orders whose food is not ready; a move pays its old channel's fee."""
+    and the fallen-back orders whose food is not ready; a move pays its old channel's fee and its
+    gain must beat the fee + the threshold; moves leave `reserve` free slots on every channel."""
     live = day.live(now)
     pool = []
     for oid, tid in day.of.items():
@@ -161,6 +193,7 @@ def roll(day: Day, now: float, weights: Weights, penalty: float, index: dict[str
         weights,
         threshold=REOPT_THRESHOLD,
         fee_share=day.rules.fee_share,
+        reserve=reserve,
         deadline_ms=500.0,
         fallback_penalty=penalty,
     )
@@ -205,6 +238,3 @@ def summarize(
         "books_fault_count": len(books.faults),
         "solve_ms": sorted(solve_ms),
     }
-
-
-Replay = Callable[..., dict[str, Any]]

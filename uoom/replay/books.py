@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bench.dispatch.day import SimOrder
 from uoom.assignment.geo import haversine_km
 from uoom.domain.channels import Channel
+from uoom.replay.day import SimOrder
 
 EPS = 1e-6
 
@@ -54,6 +55,15 @@ class Rules:
     on_time_s: float = 2700.0
     fee_share: float = 0.5
     return_s: float = 600.0
+
+    @classmethod
+    def of_day(cls, day: dict[str, Any]) -> Rules:
+        return cls(
+            frozenset(day["bundling"]["channels"]),
+            day["bundling"]["ready_within_minutes"] * 60.0,
+            day["orders"]["on_time_target_minutes"] * 60.0,
+            day["reassignment"]["fee_share_of_base_cost"],
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,183 @@
+"""Two-order trips in the optimizer's batches (docs/dispatch.md, "Trips in the product").
+
+When a live channel bundles and the batch's orders name their restaurant, the batch is solved with
+`dispatch()`: each order a single, a pair with another order of the batch, or joining an open trip
+(a one-order trip of the same restaurant, not picked up: read from PostgreSQL, one query per
+solve, for the batch's restaurants only). Orders on a bundling channel get a trip id: a fresh one
+for a new single or pair (both orders of a pair share it), the open trip's for a join. Orders on
+other channels, and fallbacks, get none. The request's deadline still holds: the query's time
+counts against it, and a dispatch failure is answered by `solve()`, as before trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from uoom.assignment import Bundling, Delivery, OpenTrip, Plan, Result, TripOrder, dispatch, solve
+from uoom.assignment.model import Assignment, Ride
+from uoom.assignment.trips import route
+from uoom.domain.channels import Channel
+from uoom.errors import describe
+from uoom.live_channels import LiveView
+from uoom.stores.open_trips import OpenTripRow
+
+log = logging.getLogger("uoom.optimizer.trips")
+OpenTrips = Callable[[Sequence[str]], Awaitable[list[OpenTripRow]]]
+QUERY_SHARE = 0.5  # the open-trips query may take at most this share of the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class TripCounts:
+    """What one solve planned: new pairs, joins of open trips, and singles on bundling channels."""
+
+    pairs: int = 0
+    joins: int = 0
+    singles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Solved:
+    result: Result
+    rides: dict[str, Ride]
+    counts: TripCounts
+
+
+class TripPlanner:
+    """`open_trips`: the joinable trips of some restaurants; `on_plan` is told what each solve planned."""
+
+    def __init__(self, open_trips: OpenTrips, ready_within_s: float, on_time_s: float,
+                 on_plan: Callable[[TripCounts], None] = lambda counts: None) -> None:  # fmt: skip
+        self.open_trips, self.on_plan = open_trips, on_plan
+        self.ready_within_s, self.on_time_s = ready_within_s, on_time_s
+        self.unread = False  # the last read failed (one warning per outage, not one per batch)
+
+    def bundling(self, live: LiveView) -> Bundling | None:
+        ids = frozenset(c.id for c in live.channels if c.bundles)
+        return Bundling(ids, self.ready_within_s, self.on_time_s) if ids else None
+
+    @staticmethod
+    def applies(live: LiveView, restaurants: Sequence[str | None]) -> bool:
+        return any(c.bundles for c in live.channels) and any(restaurants)
+
+    async def solve(self, deliveries: Sequence[Delivery], restaurants: Sequence[str | None], live: LiveView,
+                    deadline_ms: float, fallback_penalty: float, *, inline: bool) -> Solved:  # fmt: skip
+        """The batch's answer within `deadline_ms` (from now), trips included."""
+        bundling = self.bundling(live)
+        assert bundling is not None, "applies() first"
+        start = time.perf_counter()
+        rows = await self._open_trips(sorted({r for r in restaurants if r}), deadline_ms * QUERY_SHARE)
+        left = deadline_ms - (time.perf_counter() - start) * 1000
+        work = (deliveries, restaurants, rows, live, bundling, left, fallback_penalty)
+        solved = plan(*work) if inline else await asyncio.to_thread(plan, *work)
+        self.on_plan(solved.counts)
+        return solved
+
+    async def _open_trips(self, restaurants: list[str], budget_ms: float) -> list[OpenTripRow]:
+        """The open trips, or none when they cannot be read in time (the batch is solved without)."""
+        try:
+            async with asyncio.timeout(budget_ms / 1000):
+                rows = await self.open_trips(restaurants)
+        except Exception as exc:  # noqa: BLE001 - no join is better than no answer
+            if not self.unread:
+                log.warning("open trips not read, solving without joins until they are: %s", describe(exc))
+            self.unread = True
+            return []
+        if self.unread:
+            log.info("open trips read again: joins are back")
+        self.unread = False
+        return rows
+
+
+def plan(
+    deliveries: Sequence[Delivery],
+    restaurants: Sequence[str | None],
+    rows: Sequence[OpenTripRow],
+    live: LiveView,
+    bundling: Bundling,
+    deadline_ms: float,
+    fallback_penalty: float,
+) -> Solved:
+    """`dispatch()` on the batch and the open trips; `solve()` (no trips) when the deadline is spent
+    or dispatch fails."""
+    if deadline_ms <= 0:
+        return Solved(solve(deliveries, live.channels, live.weights, 0.0, fallback_penalty), {}, TripCounts())
+    orders = [
+        TripOrder(d.order_id, _place(r) or f"order:{d.order_id}", d.pickup, d.dropoff, d.ready_at or 0.0)
+        for d, r in zip(deliveries, restaurants, strict=True)
+    ]
+    trips = open_trips(rows, live.channels)
+    try:
+        answer = dispatch(orders, live.channels, live.weights, bundling=bundling, open_trips=trips,
+                          deadline_ms=deadline_ms, fallback_penalty=fallback_penalty)  # fmt: skip
+    except Exception:
+        log.exception("dispatch failed on %d orders x %d channels: solved without trips", len(orders), len(trips))
+        return Solved(solve(deliveries, live.channels, live.weights, deadline_ms, fallback_penalty), {}, TripCounts())
+    return answered(answer, orders, live.channels, trips, bundling, fallback_penalty)
+
+
+def open_trips(rows: Sequence[OpenTripRow], channels: Sequence[Channel]) -> list[OpenTrip]:
+    """The model's open trips: their courier reaches the restaurant the channel's pickup latency
+    after the rider's assignment (its creation: an order in a trip is never moved)."""
+    latency = {c.id: c.pickup_latency_min * 60.0 for c in channels}
+    trips = []
+    for r in rows:
+        if r.channel_id in latency:
+            rider = TripOrder(r.order_id, _place(r.restaurant_id) or "", r.pickup, r.dropoff, r.ready_in_s, r.age_s)
+            trips.append(OpenTrip(r.trip_id, r.channel_id, rider, latency[r.channel_id] - r.age_s))
+    return trips
+
+
+def answered(
+    answer: Plan,
+    orders: Sequence[TripOrder],
+    channels: Sequence[Channel],
+    trips: Sequence[OpenTrip],
+    bundling: Bundling,
+    fallback_penalty: float,
+) -> Solved:
+    """The plan as the contract's assignments, each trip rider's `Ride`, and what was planned."""
+    by_id = {c.id: c for c in channels}
+    by_order = {o.order_id: o for o in orders}
+    by_trip = {t.trip_id: t for t in trips}
+    penalty = Decimal(f"{fallback_penalty:.2f}")
+    assignments, rides = [], {}
+    pairs = joins = singles = 0
+    for o, p in zip(orders, answer.placements, strict=True):
+        if p.channel_id is None:
+            assignments.append(Assignment(o.order_id, None, penalty, None))
+            continue
+        c = by_id[p.channel_id]
+        assignments.append(Assignment(o.order_id, c.id, Decimal(f"{p.dollars:.2f}"), round(p.deliver_s or 0.0)))
+        if c.id not in bundling.channels:
+            continue
+        if p.trip_id is not None:  # a join: the open trip's courier is on the way
+            trip = by_trip[p.trip_id]
+            pickup = route(c, [trip.order, o], trip.courier_at_s).pickup_s
+            rides[o.order_id] = Ride(p.trip_id, p.partner_id, pickup)
+            joins += 1
+        elif p.partner_id is not None:  # a new pair: the second of the two takes the first's id
+            partner = rides.get(p.partner_id)
+            pickup = route(c, [o, by_order[p.partner_id]], c.pickup_latency_min * 60.0).pickup_s
+            rides[o.order_id] = Ride(partner.trip_id if partner else str(uuid.uuid4()), p.partner_id, pickup)
+            pairs += partner is not None
+        else:
+            rides[o.order_id] = Ride(str(uuid.uuid4()), None, max(c.pickup_latency_min * 60.0, o.ready_at))
+            singles += 1
+    result = Result(tuple(assignments), answer.status, answer.solve_ms, answer.objective)
+    return Solved(result, rides, TripCounts(pairs, joins, singles))
+
+
+def _place(restaurant: str | None) -> str | None:
+    """One spelling per restaurant: a uuid in its canonical form, anything else as given."""
+    if not restaurant:
+        return None
+    try:
+        return str(uuid.UUID(restaurant))
+    except ValueError:
+        return restaurant

@@ -1,0 +1,114 @@
+"""The optimizer's trip planner without services: the deadline rule, failures that fall back to
+`solve()`, and how a plan becomes trip ids (a fake source of open trips)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+import pytest
+
+from daemons.optimizer import trips as planner_module
+from daemons.optimizer.batcher import MicroBatcher
+from daemons.optimizer.trips import TripCounts, TripPlanner, plan
+from uoom.assignment import Bundling, Channel, Delivery, Weights
+from uoom.live_channels import LiveView
+from uoom.stores.open_trips import OpenTripRow
+
+BIKES = Channel("bikes", "Bikes", "own_fleet", 10, 3.0, 0.6, 15, 6, 4, 0.95, bundles=True)
+CARS = Channel("cars", "Cars", "partner", 10, 6.0, 1.5, 25, 5, 8, 0.90)
+LIVE = LiveView((BIKES, CARS), Weights(), (), redis_ok=True)
+HERE = (40.754, -73.984)
+BUNDLING = Bundling(frozenset({"bikes"}))
+
+
+def order(i: int) -> Delivery:
+    return Delivery(f"o{i}", HERE, (40.764 + 0.0005 * i, -73.984), 20.0, 600.0)
+
+
+def open_trip(trip_id: str = "t-open", age_s: float = 60.0) -> OpenTripRow:
+    return OpenTripRow(trip_id, "bikes", "r1", "first", HERE, (40.764, -73.984), age_s, 600.0 - age_s)
+
+
+def test_two_orders_of_one_restaurant_get_one_fresh_trip_and_name_each_other() -> None:
+    solved = plan([order(1), order(2)], ["r1", "r1"], [], LIVE, BUNDLING, 80.0, 25.0)
+    a, b = solved.rides["o1"], solved.rides["o2"]
+    assert a.trip_id == b.trip_id and (a.co_rider_id, b.co_rider_id) == ("o2", "o1")
+    assert solved.counts == TripCounts(pairs=1)
+    assert [x.channel_id for x in solved.result.assignments] == ["bikes", "bikes"]
+
+
+def test_a_join_takes_the_open_trips_id_and_its_courier() -> None:
+    solved = plan([order(1)], ["r1"], [open_trip(age_s=120.0)], LIVE, BUNDLING, 80.0, 25.0)
+    ride = solved.rides["o1"]
+    assert (ride.trip_id, ride.co_rider_id, solved.counts) == ("t-open", "first", TripCounts(joins=1))
+    assert ride.pickup_in_s == pytest.approx(600.0)  # the later of both ready times and the courier (240 s)
+
+
+def test_orders_without_a_restaurant_or_on_other_channels_share_nothing() -> None:
+    solved = plan([order(1), order(2)], [None, None], [], LIVE, BUNDLING, 80.0, 25.0)
+    assert solved.counts == TripCounts(singles=2) and all(r.co_rider_id is None for r in solved.rides.values())
+    assert len({r.trip_id for r in solved.rides.values()}) == 2
+    cars_only = replace(LIVE, channels=(replace(BIKES, capacity=0), CARS))
+    none = plan([order(1), order(2)], ["r1", "r1"], [], cars_only, BUNDLING, 80.0, 25.0)
+    assert none.rides == {} and [a.channel_id for a in none.result.assignments] == ["cars", "cars"]
+
+
+def test_no_time_left_is_the_greedy_fallback_without_trips() -> None:
+    solved = plan([order(1), order(2)], ["r1", "r1"], [open_trip()], LIVE, BUNDLING, 0.0, 25.0)
+    assert solved.result.status == "FALLBACK" and solved.rides == {} and solved.counts == TripCounts()
+
+
+def test_a_failing_dispatch_is_answered_by_the_flow_without_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(planner_module, "dispatch", broken)
+    solved = plan([order(1), order(2)], ["r1", "r1"], [], LIVE, BUNDLING, 80.0, 25.0)
+    assert solved.result.status == "OPTIMAL" and solved.rides == {}
+    assert [a.channel_id for a in solved.result.assignments] == ["bikes", "bikes"]
+
+
+async def test_open_trips_that_cannot_be_read_in_time_leave_the_batch_without_joins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sources = ["slow", "broken", "fine"]
+
+    async def source(_: object) -> list[OpenTripRow]:
+        match sources.pop(0):
+            case "slow":
+                await asyncio.sleep(1.0)
+            case "broken":
+                raise OSError("connection refused")
+        return [open_trip()]
+
+    planned: list[TripCounts] = []
+    planner = TripPlanner(source, 300.0, 2700.0, planned.append)
+    with caplog.at_level(logging.INFO, logger="uoom.optimizer.trips"):
+        for _ in range(2):
+            solved = await planner.solve([order(1)], ["r1"], LIVE, 40.0, 25.0, inline=True)
+            assert solved.rides["o1"].trip_id != "t-open"
+        back = await planner.solve([order(1)], ["r1"], LIVE, 40.0, 25.0, inline=True)
+    assert back.rides["o1"].trip_id == "t-open"
+    assert planned == [TripCounts(singles=1), TripCounts(singles=1), TripCounts(joins=1)]
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]  # one line per outage, one when back
+
+
+async def test_the_batcher_gives_a_late_request_no_trip_and_a_timely_one_its_trip() -> None:
+    async def live() -> LiveView:
+        return LIVE
+
+    async def none(_: object) -> list[OpenTripRow]:
+        return []
+
+    batcher = MicroBatcher(live, 50, 25.0, lambda r, n: None, trips=TripPlanner(none, 300.0, 2700.0))
+    batcher.start()
+    try:
+        late = asyncio.create_task(batcher.submit([order(1)], 10, ["r1"]))  # its deadline passes in the window
+        timely = asyncio.create_task(batcher.submit([order(2)], 5000, ["r1"]))
+        (late_mine, late_result, late_rides), (mine, _, rides) = await late, await timely
+    finally:
+        await batcher.stop()
+    assert late_result.status == "FALLBACK" and late_rides == {} and late_mine[0].channel_id is not None
+    assert mine[0].channel_id == "bikes" and rides["o2"].co_rider_id is None

@@ -1,0 +1,64 @@
+"""Open trips for the optimizer: one-order trips on a bundling channel, not picked up yet, that a
+new order of the same restaurant may join (docs/dispatch.md). One query per solve, for the batch's
+restaurants only; times are relative to the database's clock (seconds from now), as the model's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from uoom.domain.orders import OPEN_STATES
+
+OPEN = sorted(s.value for s in OPEN_STATES)
+QUERY = """
+SELECT t.id AS trip_id, t.channel_id, t.restaurant_id, o.id AS order_id, o.delivery_location,
+       r.latitude, r.longitude,
+       extract(epoch FROM now() - o.created_at)::float8 AS age_s,
+       (r.prep_minutes * 60 - extract(epoch FROM now() - o.created_at))::float8 AS ready_in_s
+FROM trips t
+JOIN orders o ON o.trip_id = t.id
+JOIN restaurants r ON r.id = t.restaurant_id
+WHERE t.riders = 1 AND t.pickup_by > now() AND t.restaurant_id = ANY($1::uuid[])
+  AND o.status = ANY($2::order_status_enum[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTripRow:
+    """A joinable trip and its one rider; `age_s` since the rider's creation (its assignment: an
+    order in a trip is never moved), `ready_in_s` until its food is ready (negative: ready)."""
+
+    trip_id: str
+    channel_id: str
+    restaurant_id: str
+    order_id: str
+    pickup: tuple[float, float]
+    dropoff: tuple[float, float]
+    age_s: float
+    ready_in_s: float
+
+
+async def open_trips(pool: asyncpg.Pool | asyncpg.Connection, restaurant_ids: Iterable[str]) -> list[OpenTripRow]:
+    """The joinable trips of these restaurants (ids that are not uuids have none)."""
+    ids = sorted({u for u in map(_uuid, restaurant_ids) if u is not None})
+    if not ids:
+        return []
+    rows = await pool.fetch(QUERY, ids, OPEN)
+    return [_row(r) for r in rows]
+
+
+def _row(r: asyncpg.Record) -> OpenTripRow:
+    to = r["delivery_location"]
+    return OpenTripRow(str(r["trip_id"]), r["channel_id"], str(r["restaurant_id"]), str(r["order_id"]),
+                       (r["latitude"], r["longitude"]), (float(to["latitude"]), float(to["longitude"])),
+                       r["age_s"], r["ready_in_s"])  # fmt: skip
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

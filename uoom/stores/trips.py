@@ -1,0 +1,61 @@
+"""The trips table: a courier's trip on a bundling channel, one or two orders of one restaurant,
+one slot (docs/dispatch.md). A new order boards its trip inside its own transaction, before its
+row is inserted (`orders.trip_id` references the trip).
+
+Boarding is one upsert: a fresh id inserts the trip with its first rider; the id of a trip that
+already exists adds a second rider only while it has one, its pickup is ahead and it is on the
+same channel and restaurant. A join holds the first rider's row locked and refuses when that order
+is no longer open (picked up, cancelled), moved off the trip or to another channel, or has a
+co-rider already.
+A refused join leaves no trace (the bump is undone) and the caller puts the order on a trip of
+its own. Two creates of one new pair serialise on the trip's key: the second waits for the first
+to commit, then joins it; only there is the first rider locked after its trip, under a savepoint,
+so that a deadlock the database breaks costs the join and never the order.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from uoom.domain.orders import Boarding, Order, TripPlan
+from uoom.stores import orders
+
+MAX_PICKUP_IN_S = 24 * 3600.0  # a planned pickup further ahead is the optimizer's mistake, not a plan
+_BOARD = """INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+    VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))
+    ON CONFLICT (id) DO UPDATE SET riders = trips.riders + 1
+    WHERE trips.riders = 1 AND trips.pickup_by > now() AND trips.channel_id = EXCLUDED.channel_id
+      AND trips.restaurant_id = EXCLUDED.restaurant_id
+    RETURNING riders"""
+
+
+async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
+    """Put a new order on `plan`'s trip, in the caller's transaction (its first statements: the
+    transaction holds no lock yet); None, with nothing changed, when the trip does not take it."""
+    pickup_in_s = min(max(plan.pickup_in_s, 0.0), MAX_PICKUP_IN_S)
+    # The first rider first, as every change of an order locks it before its trip (a
+    # re-optimizer's move does): its changes wait for the join, or the join for them.
+    first = await orders.lock_first_rider(conn, plan.id)
+    riders = await conn.fetchval(_BOARD, plan.id, plan.channel_id, plan.restaurant_id, pickup_in_s)
+    if riders is None:  # full, past its pickup, or another channel or restaurant
+        return None
+    if riders == 1:
+        return Boarding(plan.id, None)
+    if first is None:  # a new pair's other create committed while this one waited on the trip's key
+        first = await _late_first_rider(conn, plan)
+    if first is None or not first.joinable_by(plan.channel_id):
+        # refused: undo the bump (this transaction holds the trip's row since it made it)
+        await conn.execute("UPDATE trips SET riders = riders - 1 WHERE id = $1", plan.id)
+        return None
+    return Boarding(plan.id, first)
+
+
+async def _late_first_rider(conn: asyncpg.Connection, plan: TripPlan) -> Order | None:
+    """The first rider, locked after the trip (the other order): a concurrent change of that
+    order that then waits for the trip is a deadlock the database breaks. Under a savepoint, so
+    that it costs the join (None) and not the order's transaction."""
+    try:
+        async with conn.transaction():
+            return await orders.lock_first_rider(conn, plan.id)
+    except (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError):
+        return None
