@@ -37,6 +37,8 @@ class Choice:
     trip_id: str | None = None  # the optimizer's trip (a bundling channel): fresh, or an open one to join
     co_rider_id: str | None = None  # the intended co-rider's order id (informational)
     pickup_in_s: float | None = None  # seconds from now to the trip's planned pickup
+    co_rider_cost: Decimal | None = None  # the co-rider's share of the trip (a join re-prices the first rider)
+    co_rider_eta_seconds: int | None = None  # seconds from now to the co-rider's delivery in the trip
 
 
 class Assigner:
@@ -99,7 +101,9 @@ class Assigner:
         if answer.status == "FALLBACK" or mine is None or mine.channel_id is None:
             return None
         return Choice(mine.channel_id, mine.cost.quantize(CENT), mine.eta_seconds or 0, "optimizer",
-                      mine.trip_id, mine.co_rider_id, mine.pickup_in_s)  # fmt: skip
+                      mine.trip_id, mine.co_rider_id, mine.pickup_in_s,
+                      None if mine.co_rider_cost is None else mine.co_rider_cost.quantize(CENT),
+                      mine.co_rider_eta_seconds)  # fmt: skip
 
     @staticmethod
     def _ranking(delivery: Delivery, live: LiveView) -> Choice | None:

@@ -159,12 +159,13 @@ def answered(
         if p.trip_id is not None:  # a join: the open trip's courier is on the way
             trip = by_trip[p.trip_id]
             pickup = route(c, [trip.order, o], trip.courier_at_s).pickup_s
-            rides[o.order_id] = Ride(p.trip_id, p.partner_id, pickup)
+            rides[o.order_id] = Ride(p.trip_id, p.partner_id, pickup, p.co_rider_dollars, p.co_rider_deliver_s)
             joins += 1
         elif p.partner_id is not None:  # a new pair: the second of the two takes the first's id
             partner = rides.get(p.partner_id)
             pickup = route(c, [o, by_order[p.partner_id]], c.pickup_latency_min * 60.0).pickup_s
-            rides[o.order_id] = Ride(partner.trip_id if partner else str(uuid.uuid4()), p.partner_id, pickup)
+            trip_id = partner.trip_id if partner else str(uuid.uuid4())
+            rides[o.order_id] = Ride(trip_id, p.partner_id, pickup, p.co_rider_dollars, p.co_rider_deliver_s)
             pairs += partner is not None
         else:
             rides[o.order_id] = Ride(str(uuid.uuid4()), None, max(c.pickup_latency_min * 60.0, o.ready_at))

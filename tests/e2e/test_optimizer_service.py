@@ -53,7 +53,8 @@ async def test_an_order_out_of_every_radius_is_an_explicit_fallback(optimizer: s
     async with httpx.AsyncClient(base_url=optimizer, headers=KEY) as client:
         answer = (await client.post("/optimize", json={"orders": [body("far", 40)]})).json()
     assert answer["assignments"] == [{"orderId": "far", "channelId": None, "cost": 25.0, "etaSeconds": None,
-                                      "tripId": None, "coRiderId": None, "pickupInS": None}]  # fmt: skip
+                                      "tripId": None, "coRiderId": None, "pickupInS": None,
+                                      "coRiderCost": None, "coRiderEtaSeconds": None}]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,11 @@ async def test_two_orders_of_one_restaurant_share_a_trip_and_name_each_other(pla
         shown, _ = await poll(first_names_its_co_rider, timeout=5.0)
         assert shown, "the first rider's view never named the second order"
         assert shown["tripId"] == first["tripId"]
+        # re-priced: one drop-off, so the trip costs what the first rider alone did, and the two
+        # shares sum to it (each to the cent)
+        shares = Decimal(shown["deliveryCost"]) + Decimal(second["deliveryCost"])
+        assert abs(shares - Decimal(first["deliveryCost"])) <= Decimal("0.01"), (first, second, shown)
+        assert Decimal(shown["deliveryCost"]) < Decimal(first["deliveryCost"])
     async with httpx.AsyncClient(base_url=platform["optimizer"]) as optimizer:
         trips = (await optimizer.get("/api/metrics")).json()["optimizer"]["trips"]
     assert trips["joins"] == 1 and trips["singles"] == 1

@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -54,11 +55,14 @@ class OptimizerSays:
         self.channel_id = channel_id
         self.trip: uuid.UUID | None = None
         self.pickup_in_s = 600.0
+        self.co_rider: tuple[Decimal, int] | None = None  # the co-rider's share and seconds to its delivery
 
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
                      value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> Choice:  # fmt: skip
         trip = None if self.trip is None else str(self.trip)
-        return Choice(self.channel_id, OPTIMIZER_COST, 900, "optimizer", trip, None, self.pickup_in_s)
+        share, deliver_s = self.co_rider or (None, None)
+        return Choice(self.channel_id, OPTIMIZER_COST, 900, "optimizer", trip, None, self.pickup_in_s, share,
+                      deliver_s)  # fmt: skip
 
 
 @dataclass
@@ -70,9 +74,9 @@ class World:
     reads: CachedReadModel
     created: list[uuid.UUID]
 
-    async def place(self, trip: uuid.UUID | None, pickup_in_s: float = 600.0,
-                    restaurant_id: uuid.UUID = RESTAURANT_ID) -> Order:  # fmt: skip
-        self.says.trip, self.says.pickup_in_s = trip, pickup_in_s
+    async def place(self, trip: uuid.UUID | None, pickup_in_s: float = 600.0, restaurant_id: uuid.UUID = RESTAURANT_ID,
+                    co_rider: tuple[Decimal, int] | None = None) -> Order:  # fmt: skip
+        self.says.trip, self.says.pickup_in_s, self.says.co_rider = trip, pickup_in_s, co_rider
         cmd = PlaceOrder(uuid.uuid4(), restaurant_id, (LineItem("pad-thai", "Pad thai", 2, Decimal("9.50")),),
                          Address("Invalidenstr. 1", "Berlin", "10115", *DROPOFF), None)  # fmt: skip
         order = await services.create_order(cmd, PostgresUnitOfWork(self.pool), self.says, self.reads)
@@ -88,8 +92,13 @@ class World:
 
     async def row(self, order_id: uuid.UUID) -> asyncpg.Record:
         return await self.pool.fetchrow(
-            "SELECT trip_id, co_rider_id, version, delivery_cost, channel_id FROM orders WHERE id = $1", order_id
+            """SELECT trip_id, co_rider_id, version, delivery_cost, channel_id, eta_seconds, estimated_delivery_time,
+                      created_at FROM orders WHERE id = $1""",
+            order_id,
         )
+
+    async def pickup_by(self, trip: uuid.UUID) -> datetime | None:
+        return await self.pool.fetchval("SELECT pickup_by FROM trips WHERE id = $1", trip)  # type: ignore[no-any-return]
 
     async def riders(self, trip: uuid.UUID) -> int | None:
         return await self.pool.fetchval("SELECT riders FROM trips WHERE id = $1", trip)  # type: ignore[no-any-return]
@@ -156,6 +165,43 @@ async def test_a_second_order_joins_the_first_riders_trip_in_one_transaction_wit
     assert snapshot is not None and (snapshot["coRiderId"], snapshot["version"]) == (str(second.id), 2)
 
 
+async def test_a_join_re_prices_and_re_times_the_first_rider_and_moves_the_trips_pickup(world: World) -> None:
+    """The joiner's choice names the first rider's share and delivery time in the trip: they
+    replace its single cost and ETA, and the trip's pickup moves to the joiner's later one, in the
+    join's transaction; the first rider's trip_joined event carries them."""
+    trip = uuid.uuid4()
+    first = await world.place(trip, pickup_in_s=300.0)
+    assert first.delivery_cost == OPTIMIZER_COST and first.eta_seconds == 900
+    second = await world.place(trip, pickup_in_s=700.0, co_rider=(Decimal("1.15"), 1500))
+    joined_at = (await world.row(second.id))["created_at"]  # the join's transaction's now()
+
+    after = await world.row(first.id)
+    assert (after["delivery_cost"], after["version"], after["co_rider_id"]) == (Decimal("1.15"), 2, second.id)
+    assert after["estimated_delivery_time"] == joined_at + timedelta(seconds=1500)
+    assert after["eta_seconds"] == round((joined_at - after["created_at"]).total_seconds() + 1500)
+    assert await world.pickup_by(trip) == joined_at + timedelta(seconds=700)
+
+    *_, (kind, order_id, version, data) = await world.events()
+    assert (kind, order_id, version) == (events.ORDER_TRIP_JOINED, first.id, 2)
+    assert (data["order"]["deliveryCost"], data["order"]["etaSeconds"]) == ("1.15", after["eta_seconds"])
+    assert datetime.fromisoformat(data["order"]["estimatedDeliveryTime"]) == after["estimated_delivery_time"]
+    snapshot, _ = await world.reads.get(first.id)  # written through: read right after the join's answer
+    assert snapshot is not None and (snapshot["deliveryCost"], snapshot["version"]) == ("1.15", 2)
+
+
+async def test_a_join_without_the_co_riders_share_keeps_its_cost_eta_and_an_earlier_pickup(world: World) -> None:
+    """An optimizer older than coRiderCost/coRiderEtaSeconds: the first rider keeps its own; a
+    joiner's earlier pickup never moves the trip's planned pickup forward."""
+    trip = uuid.uuid4()
+    first = await world.place(trip, pickup_in_s=600.0)
+    before, pickup_before = await world.row(first.id), await world.pickup_by(trip)
+    await world.place(trip, pickup_in_s=60.0)
+    after = await world.row(first.id)
+    assert after["version"] == 2 and await world.pickup_by(trip) == pickup_before
+    keep = ("delivery_cost", "eta_seconds", "estimated_delivery_time")
+    assert [after[k] for k in keep] == [before[k] for k in keep]
+
+
 async def test_two_creates_of_a_new_pair_commit_one_after_the_other_and_the_second_joins(world: World) -> None:
     """The optimizer gives both orders of a new pair one fresh trip id: whichever inserts the trip
     first, the other waits on its key, then joins the committed first rider."""
@@ -217,7 +263,11 @@ async def test_a_refused_join_rides_alone_in_a_fresh_trip_at_its_single_cost(wor
             await uow.set_channel(first.id, ChannelAssignment("own-cars", Decimal("5.00"), 900, "reoptimized"))
             await uow.commit()
     before, events_before = await world.riders(trip), await world.events()
-    alone = await world.place(trip, restaurant_id=OTHER_RESTAURANT_ID if why == "another restaurant" else RESTAURANT_ID)
+    first_before, pickup_before = await world.row(first.id), await world.pickup_by(trip)
+    alone = await world.place(trip, restaurant_id=OTHER_RESTAURANT_ID if why == "another restaurant" else RESTAURANT_ID,
+                              pickup_in_s=1200.0, co_rider=(Decimal("0.10"), 3000))  # fmt: skip
+    # a refused join changes nothing of the first rider nor of its trip
+    assert await world.row(first.id) == first_before and await world.pickup_by(trip) == pickup_before
 
     stored = await world.row(alone.id)
     assert stored is not None, "the order is never lost"

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from commands.main import app
 from uoom import migrate
+from uoom.config import Settings
 
 runner = CliRunner()
 KITCHEN, DINER = uuid.uuid4(), uuid.uuid4()
@@ -92,7 +93,7 @@ def test_hours_replays_the_windows_orders_on_the_live_registry(busy_hour: str) -
     start, end = datetime.fromisoformat(source["from"]), datetime.fromisoformat(source["to"])
     assert end - start == timedelta(hours=1) and abs(datetime.now(UTC) - end) < timedelta(minutes=5)
     assert (source["channels"], source["bundlingChannels"]) == (["bikes", "partner"], ["bikes"])
-    assert document["policy"] == "at-once"  # the setting dispatch_policy's default
+    assert document["policy"] == Settings().dispatch_policy  # the setting's value, as no --policy
     cheap, fast = document["candidates"]
     assert [cheap["label"], fast["label"]] == ["cost=1", "time=1"]
     for row in (cheap, fast):

@@ -113,8 +113,17 @@ class FakeUnitOfWork:
         self.tables.trips[plan.id] = (channel_id, restaurant_id, 2)
         return Boarding(plan.id, first)
 
-    async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order:
-        return self._change(order_id, co_rider_id=co_rider_id)
+    async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order:
+        """The first rider re-priced and re-timed as the trips store does (the fake's clock stands
+        still at NOW, so its delivery time from now is its ETA from creation at NOW)."""
+        changes: dict[str, Any] = {"co_rider_id": co_rider_id}
+        if plan.co_rider_cost is not None:
+            changes["delivery_cost"] = plan.co_rider_cost
+        if plan.co_rider_eta_s is not None:
+            created = self.tables.orders[order_id].created_at
+            changes["eta_seconds"] = round((NOW - created).total_seconds() + plan.co_rider_eta_s)
+            changes["estimated_delivery_time"] = NOW + timedelta(seconds=plan.co_rider_eta_s)
+        return self._change(order_id, **changes)
 
     async def channel(self, channel_id: str) -> Channel | None:
         return self.channels.get(channel_id)
@@ -138,6 +147,8 @@ class FakeChoice:
     trip_id: str | None = None
     co_rider_id: str | None = None
     pickup_in_s: float | None = None
+    co_rider_cost: Decimal | float | None = None
+    co_rider_eta_seconds: int | None = None
 
 
 class FakeAssigner:

@@ -160,13 +160,15 @@ async def test_the_optimizer_answer_is_taken_with_its_cost_in_cents() -> None:
 
 
 async def test_the_restaurant_is_sent_and_the_optimizers_trip_is_taken() -> None:
-    trip = {"tripId": "9b2f0b8e-4b7a-4d2e-9a57-1f0c3a1b2c3d", "coRiderId": "o0", "pickupInS": 420.5}
+    trip = {"tripId": "9b2f0b8e-4b7a-4d2e-9a57-1f0c3a1b2c3d", "coRiderId": "o0", "pickupInS": 420.5,
+            "coRiderCost": 2.1, "coRiderEtaSeconds": 1100}  # fmt: skip
     answer = {"assignments": [{"orderId": "o1", "channelId": "dear-fast", "cost": 3.2, "etaSeconds": 900, **trip}],
               "status": "OPTIMAL", "solveMs": 0.4}  # fmt: skip
     optimizer = FakeOptimizer(answer)
     a = assigner(FakeRedis(), optimizer)
     choice = await a.choose("o1", PICKUP, DROPOFF, Decimal("31.50"), 300.0, restaurant_id="r-1")
     assert (choice.trip_id, choice.co_rider_id, choice.pickup_in_s) == (trip["tripId"], "o0", 420.5)
+    assert (choice.co_rider_cost, choice.co_rider_eta_seconds) == (Decimal("2.10"), 1100)
     assert optimizer.sent[0]["orders"][0]["restaurantId"] == "r-1"
 
 
@@ -174,6 +176,7 @@ async def test_a_choice_not_made_by_the_optimizer_has_no_trip() -> None:
     choice = await choose(assigner(FakeRedis()))
     assert choice.source == "greedy"
     assert (choice.trip_id, choice.co_rider_id, choice.pickup_in_s) == (None, None, None)
+    assert (choice.co_rider_cost, choice.co_rider_eta_seconds) == (None, None)
 
 
 async def test_a_fallback_answer_of_the_optimizer_is_not_taken() -> None:

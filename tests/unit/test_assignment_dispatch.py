@@ -199,6 +199,26 @@ def test_two_orders_of_one_restaurant_share_a_courier_when_it_is_cheaper() -> No
     assert trip.deliver_s[0] < trip.deliver_s[1]  # the nearer drop-off first
     assert sum(p.dollars for p in plan.placements) == pytest.approx(trip.dollars)
     assert trip.dollars == pytest.approx(4.0 + 0.5 * trip.length_km)
+    pa, pb = plan.placements  # each also says the other's share and delivery time in the same route
+    assert (pa.co_rider_dollars, pa.co_rider_deliver_s) == (pb.dollars, pb.deliver_s)
+    assert (pb.co_rider_dollars, pb.co_rider_deliver_s) == (pa.dollars, pa.deliver_s)
+
+
+def test_a_join_re_prices_and_re_times_the_open_trips_order() -> None:
+    """The joiner's placement says the first rider's new share and delivery time: the two shares
+    sum to the trip's dollars, and the first rider, alone at its single cost, now pays less."""
+    bike = channel("bike", 0, 4.0)
+    first = TripOrder("a", "r", R, at(1.0, 0.0), 200.0)
+    b = TripOrder("b", "r", R, at(1.5, 0.2), 250.0)
+    plan = dispatch([b], [bike], COST_ONLY, bundling=Bundling(frozenset({"bike"})),
+                    open_trips=[OpenTrip("t1", "bike", first, 120.0)])  # fmt: skip
+    (p,) = plan.placements
+    trip = route(bike, [first, b], 120.0)
+    assert p.trip_id == "t1" and p.co_rider_dollars is not None and p.co_rider_deliver_s is not None
+    assert p.dollars + p.co_rider_dollars == pytest.approx(trip.dollars)
+    assert p.co_rider_dollars < 4.0 + 0.5 * first.distance_km  # its share, not its single cost
+    assert (p.co_rider_deliver_s, p.deliver_s) == trip.deliver_s
+    assert trip.pickup_s == 250.0  # the joiner's food is ready later than the courier arrives
 
 
 @pytest.mark.parametrize(
@@ -235,6 +255,7 @@ def test_an_order_joins_an_open_trip_only_before_its_pickup() -> None:
     gone = TripOrder("a", "r", R, at(1.0, 0.0), -60.0)  # ready, and its courier is there: picked up
     plan = dispatch([b], [bike], COST_ONLY, bundling=bundling, open_trips=[OpenTrip("t1", "bike", gone, -30.0)])
     assert plan.placements[0].channel_id is None
+    assert (plan.placements[0].co_rider_dollars, plan.placements[0].co_rider_deliver_s) == (None, None)
 
 
 def east(km: float) -> tuple[float, float]:

@@ -46,6 +46,8 @@ RESPONSE = {
             "tripId": "t-1",
             "coRiderId": "c",
             "pickupInS": 600.0,
+            "coRiderCost": 2.15,
+            "coRiderEtaSeconds": 1100,
         },
         {
             "orderId": "b",
@@ -55,6 +57,8 @@ RESPONSE = {
             "tripId": None,
             "coRiderId": None,
             "pickupInS": None,
+            "coRiderCost": None,
+            "coRiderEtaSeconds": None,
         },
     ],
     "status": "OPTIMAL",
@@ -84,7 +88,7 @@ def test_a_request_becomes_the_deliveries_the_solver_takes() -> None:
 
 def test_a_solve_becomes_the_documented_response() -> None:
     assignments = (Assignment("a", "bikes", Decimal("4.20"), 1260), Assignment("b", None, Decimal("25.00"), None))
-    response = OptimizeResponse.of(assignments, "OPTIMAL", 1.23456, {"a": Ride("t-1", "c", 600.0)})
+    response = OptimizeResponse.of(assignments, "OPTIMAL", 1.23456, {"a": Ride("t-1", "c", 600.0, 2.1549, 1099.6)})
     assert json.loads(response.model_dump_json()) == RESPONSE
     assert response.assignment_of("b") == response.assignments[1]
     assert response.assignment_of("c") is None
@@ -102,6 +106,19 @@ def test_an_answer_of_an_older_optimizer_has_no_trip() -> None:
     response = OptimizeResponse.model_validate({**RESPONSE, "assignments": [old]})
     assert (response.assignments[0].trip_id, response.assignments[0].co_rider_id) == (None, None)
     assert response.assignments[0].pickup_in_s is None
+
+
+def test_a_trip_without_the_co_riders_share_still_parses() -> None:
+    """An optimizer older than coRiderCost/coRiderEtaSeconds: the first rider of a join keeps its own."""
+    old = {k: v for k, v in RESPONSE["assignments"][0].items() if k not in ("coRiderCost", "coRiderEtaSeconds")}
+    mine = OptimizeResponse.model_validate({**RESPONSE, "assignments": [old]}).assignments[0]
+    assert (mine.trip_id, mine.co_rider_cost, mine.co_rider_eta_seconds) == ("t-1", None, None)
+
+
+@pytest.mark.parametrize("change", [{"coRiderCost": -0.01}, {"coRiderCost": 1e9}, {"coRiderEtaSeconds": -1}])
+def test_a_co_riders_share_outside_the_columns_is_no_answer(change: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        OptimizeResponse.model_validate({**RESPONSE, "assignments": [{**RESPONSE["assignments"][0], **change}]})
 
 
 def test_a_request_names_each_orders_restaurant() -> None:

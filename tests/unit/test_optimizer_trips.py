@@ -12,7 +12,8 @@ import pytest
 from daemons.optimizer import trips as planner_module
 from daemons.optimizer.batcher import MicroBatcher
 from daemons.optimizer.trips import TripCounts, TripPlanner, plan
-from uoom.assignment import Bundling, Channel, Delivery, Weights
+from uoom.assignment import Bundling, Channel, Delivery, TripOrder, Weights
+from uoom.assignment.trips import route
 from uoom.live_channels import LiveView
 from uoom.stores.open_trips import OpenTripRow
 
@@ -35,6 +36,8 @@ def test_two_orders_of_one_restaurant_get_one_fresh_trip_and_name_each_other() -
     solved = plan([order(1), order(2)], ["r1", "r1"], [], LIVE, BUNDLING, 80.0, 25.0)
     a, b = solved.rides["o1"], solved.rides["o2"]
     assert a.trip_id == b.trip_id and (a.co_rider_id, b.co_rider_id) == ("o2", "o1")
+    x, y = solved.result.assignments
+    assert (a.co_rider_dollars, b.co_rider_dollars) == pytest.approx((float(y.cost), float(x.cost)), abs=0.005)
     assert solved.counts == TripCounts(pairs=1)
     assert [x.channel_id for x in solved.result.assignments] == ["bikes", "bikes"]
 
@@ -44,6 +47,13 @@ def test_a_join_takes_the_open_trips_id_and_its_courier() -> None:
     ride = solved.rides["o1"]
     assert (ride.trip_id, ride.co_rider_id, solved.counts) == ("t-open", "first", TripCounts(joins=1))
     assert ride.pickup_in_s == pytest.approx(600.0)  # the later of both ready times and the courier (240 s)
+    # the first rider's share and delivery time in the trip: the two shares are the trip's dollars
+    first = TripOrder("first", "r1", HERE, (40.764, -73.984), 480.0, 120.0)
+    joiner = TripOrder("o1", "r1", HERE, order(1).dropoff, 600.0)
+    trip = route(BIKES, [first, joiner], 240.0)
+    (mine,) = solved.result.assignments
+    assert ride.co_rider_dollars == pytest.approx(trip.shares[0]) and ride.co_rider_deliver_s == trip.deliver_s[0]
+    assert float(mine.cost) + ride.co_rider_dollars == pytest.approx(trip.dollars, abs=0.005)
 
 
 def test_orders_without_a_restaurant_or_on_other_channels_share_nothing() -> None:

@@ -5,12 +5,13 @@ and the books' reading of a trip's rows. The real store: tests/integration/test_
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.unit.fakes import FakeAssigner, FakeChoice, FakeReadModel, FakeUnitOfWork
+from tests.unit.fakes import NOW, FakeAssigner, FakeChoice, FakeReadModel, FakeUnitOfWork
 from uoom.books import trip_books
 from uoom.domain import events
 from uoom.domain.channels import Channel
@@ -22,14 +23,15 @@ ADDRESS = Address("Invalidenstr. 1", "Berlin", "10115", 52.53, 13.38)
 BIKES = Channel("bikes", "Bikes", "own_fleet", 10, 3.0, 0.6, 15, 6, 4, 0.95, bundles=True)
 
 
-def choice(trip: uuid.UUID | str | None, pickup_in_s: float | None = 600.0) -> FakeChoice:
+def choice(trip: uuid.UUID | str | None, pickup_in_s: float | None = 600.0, **co_rider: Any) -> FakeChoice:
     return FakeChoice("bikes", Decimal("1.10"), 1200, "optimizer", None if trip is None else str(trip), None,
-                      pickup_in_s)  # fmt: skip
+                      pickup_in_s, **co_rider)  # fmt: skip
 
 
-async def place(uow: FakeUnitOfWork, trip: uuid.UUID | str | None, reads: FakeReadModel | None = None) -> Order:
+async def place(uow: FakeUnitOfWork, trip: uuid.UUID | str | None, reads: FakeReadModel | None = None,
+                **co_rider: Any) -> Order:  # fmt: skip
     cmd = PlaceOrder(uuid.uuid4(), RESTAURANT.id, (LineItem("a", "A", 1, Decimal("9.00")),), ADDRESS, None)
-    return await create_order(cmd, uow, FakeAssigner(choice(trip)), reads or FakeReadModel())
+    return await create_order(cmd, uow, FakeAssigner(choice(trip, **co_rider)), reads or FakeReadModel())
 
 
 @pytest.fixture
@@ -51,6 +53,21 @@ def test_the_optimizers_answer_becomes_a_trip_plan(given: FakeChoice, expected: 
     plan = trip_plan(given, RESTAURANT)
     assert (None if plan is None else (plan.id, plan.pickup_in_s)) == expected
     assert plan is None or (plan.channel_id, plan.restaurant_id) == ("bikes", RESTAURANT.id)
+    assert plan is None or (plan.co_rider_cost, plan.co_rider_eta_s) == (None, None)  # an older optimizer's
+
+
+@pytest.mark.parametrize(
+    ("share", "eta", "expected"),
+    [
+        (2.155, 900, (Decimal("2.16"), 900)),  # money in cents, half-even as every solver's float
+        (Decimal("2.15"), 0, (Decimal("2.15"), 0)),
+        (float("nan"), -1, (None, None)),  # no answer to act on: the first rider keeps its own
+        (-0.5, None, (None, None)),
+    ],
+)
+def test_the_co_riders_share_and_time_go_into_the_plan(share: Any, eta: int | None, expected: tuple[Any, Any]) -> None:
+    plan = trip_plan(choice(uuid.UUID(int=5), co_rider_cost=share, co_rider_eta_seconds=eta), RESTAURANT)
+    assert plan is not None and (plan.co_rider_cost, plan.co_rider_eta_s) == expected
 
 
 def test_a_trip_id_that_is_no_uuid_still_plans_a_fresh_trip() -> None:
@@ -71,6 +88,28 @@ async def test_a_join_writes_the_first_riders_change_and_event_and_writes_it_thr
     assert uow.tables.events[-1][2] == {"tripId": str(trip), "coRiderId": str(second.id)}
     assert reads.created_orders == [second] and reads.through == [joined]
     assert second.delivery_cost == Decimal("1.10")  # the optimizer's price stands
+    assert (joined.delivery_cost, joined.eta_seconds) == (first.delivery_cost, first.eta_seconds)  # none given
+
+
+async def test_a_join_re_prices_and_re_times_the_first_rider_in_its_event(uow: FakeUnitOfWork) -> None:
+    trip = uuid.uuid4()
+    first = await place(uow, trip)
+    second = await place(uow, trip, co_rider_cost=Decimal("2.15"), co_rider_eta_seconds=1500)
+    joined = uow.tables.orders[first.id]
+    assert (joined.delivery_cost, joined.eta_seconds, joined.co_rider_id, joined.version) == (
+        Decimal("2.15"), 1500, second.id, 2)  # fmt: skip
+    assert joined.estimated_delivery_time == NOW + timedelta(seconds=1500)
+    kind, evented, _ = uow.tables.events[-1]
+    assert (kind, evented) == (events.ORDER_TRIP_JOINED, joined)  # its event's snapshot carries them
+
+
+async def test_a_refused_join_leaves_the_first_rider_as_it_was(uow: FakeUnitOfWork) -> None:
+    trip = uuid.uuid4()
+    first = await place(uow, trip)
+    await place(uow, trip)
+    await place(uow, trip, co_rider_cost=Decimal("0.50"), co_rider_eta_seconds=60)  # a third: the trip is full
+    assert uow.tables.orders[first.id].delivery_cost == first.delivery_cost == Decimal("1.10")
+    assert uow.tables.orders[first.id].eta_seconds == first.eta_seconds and len(uow.tables.events) == 4
 
 
 async def test_a_refused_join_rides_alone_at_its_single_cost_and_eta(uow: FakeUnitOfWork) -> None:

@@ -53,7 +53,10 @@ class OpenTrip:
 @dataclass(frozen=True, slots=True)
 class Placement:
     """One order's answer. `partner_id`: its co-rider (a new order, or the open trip's order);
-    `trip_id`: the open trip it joins; `dollars`: its share of the trip; `deliver_s` from now."""
+    `trip_id`: the open trip it joins; `dollars`: its share of the trip; `deliver_s` from now.
+    In a trip, `co_rider_dollars` and `co_rider_deliver_s` are the co-rider's share and delivery
+    time (from now) in the same route: a join re-prices and re-times the open trip's order, and the
+    two shares sum to the trip's dollars."""
 
     order_id: str
     channel_id: str | None
@@ -61,6 +64,8 @@ class Placement:
     trip_id: str | None = None
     dollars: float = 0.0
     deliver_s: float | None = None
+    co_rider_dollars: float | None = None
+    co_rider_deliver_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,14 +273,14 @@ def _placements(
             trip = open_trips[option.trip]
             (i,) = option.orders
             plan = route(c, [trip.order, orders[i]], trip.courier_at_s)
-            out[i] = Placement(
-                orders[i].order_id, c.id, trip.order.order_id, trip.trip_id, plan.shares[1], plan.deliver_s[1]
-            )
+            out[i] = Placement(orders[i].order_id, c.id, trip.order.order_id, trip.trip_id, plan.shares[1],
+                               plan.deliver_s[1], plan.shares[0], plan.deliver_s[0])  # fmt: skip
         else:
             a, b = option.orders
             plan = route(c, [orders[a], orders[b]], c.pickup_latency_min * 60.0)
-            out[a] = Placement(orders[a].order_id, c.id, orders[b].order_id, None, plan.shares[0], plan.deliver_s[0])
-            out[b] = Placement(orders[b].order_id, c.id, orders[a].order_id, None, plan.shares[1], plan.deliver_s[1])
+            (sa, sb), (da, db) = plan.shares, plan.deliver_s
+            out[a] = Placement(orders[a].order_id, c.id, orders[b].order_id, None, sa, da, sb, db)
+            out[b] = Placement(orders[b].order_id, c.id, orders[a].order_id, None, sb, db, sa, da)
     for i, j in enumerate(choice):
         if j >= 0 and i not in out:
             o, c = orders[i], channels[j]

@@ -78,8 +78,12 @@ class Reassignment:
 class Ride:
     """An order's trip on a bundling channel (docs/dispatch.md): `trip_id` fresh for a new single or
     pair (both orders of a pair share it) or the open trip's for a join; `co_rider_id` the order meant
-    to share the courier (None: alone so far); `pickup_in_s` seconds from now to the planned pickup."""
+    to share the courier (None: alone so far); `pickup_in_s` seconds from now to the planned pickup;
+    `co_rider_dollars` and `co_rider_deliver_s` (from now): the co-rider's share and delivery time in
+    this trip (None: alone), which a join writes onto the open trip's order."""
 
     trip_id: str
     co_rider_id: str | None
     pickup_in_s: float
+    co_rider_dollars: float | None = None
+    co_rider_deliver_s: float | None = None

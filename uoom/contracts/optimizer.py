@@ -95,6 +95,16 @@ class OptimizedAssignment(_Response):
     pickup_in_s: float | None = Field(
         None, alias="pickupInS", ge=0, description="seconds from now to the trip's planned pickup"
     )
+    # the co-rider's share and delivery time in this trip: a join re-prices and re-times the open
+    # trip's order (optional: an older optimizer leaves them out and the first rider keeps its own)
+    co_rider_cost: Dollars | None = Field(
+        None, alias="coRiderCost", ge=0, le=columns.DELIVERY_COST.largest,
+        description="the co-rider's share of the trip, dollars, to the cent",
+    )  # fmt: skip
+    co_rider_eta_seconds: int | None = Field(
+        None, alias="coRiderEtaSeconds", ge=0, le=columns.ETA_SECONDS.largest,
+        description="seconds from now to the co-rider's delivery in this trip",
+    )  # fmt: skip
 
 
 class OptimizeResponse(_Response):
@@ -114,8 +124,15 @@ class OptimizeResponse(_Response):
                 order_id=a.order_id, channel_id=a.channel_id, cost=a.cost, eta_seconds=a.eta_seconds,
                 trip_id=ride and ride.trip_id, co_rider_id=ride and ride.co_rider_id,
                 pickup_in_s=ride and round(max(ride.pickup_in_s, 0.0), 3),
+                co_rider_cost=None if ride is None else _cents(ride.co_rider_dollars),
+                co_rider_eta_seconds=None if ride is None or ride.co_rider_deliver_s is None
+                else round(max(ride.co_rider_deliver_s, 0.0)),
             ))  # fmt: skip
         return cls(assignments=rows, status=status, solve_ms=round(solve_ms, 3))
 
     def assignment_of(self, order_id: str) -> OptimizedAssignment | None:
         return next((a for a in self.assignments if a.order_id == order_id), None)
+
+
+def _cents(amount: float | None) -> Decimal | None:
+    return None if amount is None else Decimal(f"{max(amount, 0.0):.2f}")

@@ -116,6 +116,10 @@ class TripPlan:
     channel_id: str
     restaurant_id: UUID
     pickup_in_s: float  # seconds from now to the trip's planned pickup
+    # a join re-prices and re-times the first rider: its share (cents) and seconds from now to its
+    # delivery in the trip (None: it keeps its own)
+    co_rider_cost: Decimal | None = None
+    co_rider_eta_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

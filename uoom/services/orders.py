@@ -64,8 +64,8 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
                 new, first_rider = await _board(uow, new, plan, restaurant, ready_in_s)
             order = await uow.add_order(new)
             await uow.add_event(events.ORDER_CREATED, order)
-            if first_rider is not None:  # the first rider learns its co-rider, in its own event
-                joined = await uow.set_co_rider(first_rider.id, order.id)
+            if plan is not None and first_rider is not None:  # the first rider learns its co-rider, in its own event
+                joined = await uow.set_co_rider(first_rider.id, order.id, plan)
                 await uow.add_event(events.ORDER_TRIP_JOINED, joined,
                                     {"tripId": str(order.trip_id), "coRiderId": str(order.id)})  # fmt: skip
             if stored := idempotency is None or await uow.remember(idempotency, order):
@@ -84,7 +84,8 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
 
 def trip_plan(choice: Choice, restaurant: Restaurant) -> TripPlan | None:
     """The optimizer's trip for the order, if it gave one (only the optimizer does, and only on a
-    bundling channel). An id that is no uuid still gets the order a trip: a fresh one."""
+    bundling channel). An id that is no uuid still gets the order a trip: a fresh one. The
+    co-rider's share and delivery time, when given, re-price and re-time the first rider of a join."""
     if not choice.trip_id or choice.channel_id is None:
         return None
     try:
@@ -92,7 +93,10 @@ def trip_plan(choice: Choice, restaurant: Restaurant) -> TripPlan | None:
     except ValueError:
         trip_id = uuid.uuid4()
     pickup_in_s = choice.pickup_in_s if choice.pickup_in_s is not None and math.isfinite(choice.pickup_in_s) else 0.0
-    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s)
+    share, deliver = choice.co_rider_cost, choice.co_rider_eta_seconds
+    share_cents = cents(share) if share is not None and math.isfinite(share) and share >= 0 else None
+    deliver_s = int(deliver) if deliver is not None and deliver >= 0 else None
+    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s, share_cents, deliver_s)
 
 
 async def _board(uow: UnitOfWork, new: NewOrder, plan: TripPlan, restaurant: Restaurant,

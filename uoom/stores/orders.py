@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeAlias
 
 import asyncpg
 
+from uoom.domain import columns
 from uoom.domain.orders import OPEN_STATES, ChannelAssignment, NewOrder, Order, OrderStatus
 from uoom.stores.snapshots import address_from_json, address_json, items_from_json, items_json
 
@@ -17,6 +19,7 @@ COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, t
     estimated_delivery_time, created_at, updated_at, version, channel_id, delivery_cost,
     eta_seconds, assignment_source, notes, trip_id, co_rider_id"""
 _CHANGED = "version = version + 1, updated_at = now()"
+ETA_MAX = columns.ETA_SECONDS.largest
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
@@ -143,9 +146,21 @@ async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel: Ch
     return from_row(row)
 
 
-async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_id: uuid.UUID) -> Order:
-    """A second order joined this one's trip: it shares the courier from now on."""
+async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_id: uuid.UUID, trip_id: uuid.UUID,
+                       pickup_in_s: float, cost: Decimal | None, deliver_in_s: float | None) -> Order:  # fmt: skip
+    """A second order joined this one's trip `trip_id`: it shares the courier from now on, at
+    `cost` (its share of the trip) and delivered `deliver_in_s` from now (None: unchanged; its
+    eta_seconds counts from its creation, as always), and the trip's pickup moves to `pickup_in_s`
+    from now if that is later."""
     row = await conn.fetchrow(
-        f"UPDATE orders SET co_rider_id = $2, {_CHANGED} WHERE id = $1 RETURNING {COLUMNS}", order_id, co_rider_id
-    )
+        f"""WITH trip AS (
+                UPDATE trips SET pickup_by = greatest(pickup_by, now() + make_interval(secs => $4)) WHERE id = $3)
+            UPDATE orders SET co_rider_id = $2, delivery_cost = coalesce($5, delivery_cost),
+                eta_seconds = CASE WHEN $6::float8 IS NULL THEN eta_seconds
+                    ELSE least(round(extract(epoch FROM now() - created_at) + $6::float8), {ETA_MAX})::integer END,
+                estimated_delivery_time = coalesce(now() + make_interval(secs => $6::float8), estimated_delivery_time),
+                {_CHANGED}
+            WHERE id = $1 RETURNING {COLUMNS}""",
+        order_id, co_rider_id, trip_id, pickup_in_s, cost, deliver_in_s,
+    )  # fmt: skip
     return from_row(row)

@@ -15,6 +15,8 @@ so that a deadlock the database breaks costs the join and never the order.
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from uoom.domain.orders import Boarding, Order, TripPlan
@@ -32,7 +34,7 @@ _BOARD = """INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
 async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
     """Put a new order on `plan`'s trip, in the caller's transaction (its first statements: the
     transaction holds no lock yet); None, with nothing changed, when the trip does not take it."""
-    pickup_in_s = min(max(plan.pickup_in_s, 0.0), MAX_PICKUP_IN_S)
+    pickup_in_s = _pickup_in_s(plan)
     # The first rider first, as every change of an order locks it before its trip (a
     # re-optimizer's move does): its changes wait for the join, or the join for them.
     first = await orders.lock_first_rider(conn, plan.id)
@@ -59,3 +61,18 @@ async def _late_first_rider(conn: asyncpg.Connection, plan: TripPlan) -> Order |
             return await orders.lock_first_rider(conn, plan.id)
     except (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError):
         return None
+
+
+async def joined(conn: asyncpg.Connection, plan: TripPlan, first_rider: uuid.UUID, co_rider: uuid.UUID) -> Order:
+    """After `board` took the join (the first rider locked): the first rider gets its co-rider and,
+    when the plan gives them, its share of the trip and its delivery time in it; the trip's
+    pickup becomes the later of its own and the joiner's plan. One statement, in the caller's
+    transaction."""
+    deliver_in_s = None if plan.co_rider_eta_s is None else min(float(plan.co_rider_eta_s), MAX_PICKUP_IN_S)
+    return await orders.set_co_rider(
+        conn, first_rider, co_rider, plan.id, _pickup_in_s(plan), plan.co_rider_cost, deliver_in_s
+    )
+
+
+def _pickup_in_s(plan: TripPlan) -> float:
+    return min(max(plan.pickup_in_s, 0.0), MAX_PICKUP_IN_S)
