@@ -23,10 +23,10 @@ from daemons.optimizer.load_tracker import LoadTracker
 from daemons.optimizer.metrics import OptimizerMetrics
 from daemons.optimizer.ranking_publisher import RankingPublisher
 from daemons.optimizer.reoptimizer import Reoptimizer
-from daemons.optimizer.trips import TripPlanner
+from daemons.optimizer.trips import OpenTripsFeed, TripPlanner
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.stores.open_trips import open_trips
+from uoom.stores.open_trips import all_open_trips
 from uoom.tokens import optimizer_token
 
 log = logging.getLogger("uoom.optimizer")
@@ -42,13 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
         publisher = RankingPublisher(live, redis, pool)
         await live.listen(stack, on_change=publisher.publish_now)
-        trips = TripPlanner(partial(open_trips, pool), settings.bundle_ready_within_s, settings.bundle_on_time_s,
-                            metrics.trips)  # fmt: skip
+        feed = OpenTripsFeed(partial(all_open_trips, pool))
+        trips = TripPlanner(
+            feed, settings.bundle_ready_within_s, settings.bundle_on_time_s, metrics.trips, feed.answered
+        )
         batcher = MicroBatcher(live.current, settings.optimizer_batch_window_ms, settings.fallback_penalty,
                                metrics.record, settings.optimizer_max_queued_orders, metrics.shed, trips)  # fmt: skip
         reoptimizer = Reoptimizer(settings, pool, live)
         load_tracker = LoadTracker(settings, redis, dependencies.track("kafka"))
-        for part in (batcher, reoptimizer, load_tracker, publisher):
+        for part in (feed, batcher, reoptimizer, load_tracker, publisher):
             part.start()
             stack.push_async_callback(part.stop)
         app.state.settings = settings

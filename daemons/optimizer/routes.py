@@ -68,8 +68,10 @@ async def _while_connected(request: Request, work: Awaitable[T]) -> T:
     gone = asyncio.ensure_future(_disconnect(request))
     try:
         await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-        if not task.done() and gone.exception() is not None:  # no way to tell: wait for the work
-            return await task
+        if not task.done():
+            if gone.exception() is not None:  # no way to tell: wait for the work
+                return await task
+            raise CallerGone  # the caller hung up first (the finally cancels the work)
     finally:
         gone.cancel()
         if not task.done():

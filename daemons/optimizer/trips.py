@@ -2,11 +2,13 @@
 
 When a live channel bundles and the batch's orders name their restaurant, the batch is solved with
 `dispatch()`: each order a single, a pair with another order of the batch, or joining an open trip
-(a one-order trip of the same restaurant, not picked up: read from PostgreSQL, one query per
-solve, for the batch's restaurants only). Orders on a bundling channel get a trip id: a fresh one
-for a new single or pair (both orders of a pair share it), the open trip's for a join. Orders on
-other channels, and fallbacks, get none. The request's deadline still holds: the query's time
-counts against it, and a dispatch failure is answered by `solve()`, as before trips.
+(a one-order trip of the same restaurant, not picked up). `OpenTripsFeed` reads the open trips
+from PostgreSQL every REFRESH_S in the background: one query per solve, on the request path, made
+the optimizer miss the API's deadline under load (bench/reports/platform-trips.md). Orders on a
+bundling channel get a trip id: a fresh one for a new single or pair (both orders of a pair share
+it), the open trip's for a join. Orders on other channels, and fallbacks, get none. The request's
+deadline still holds (a source of open trips that does not answer in time leaves the batch without
+joins), and a dispatch failure is answered by `solve()`, as before trips.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from daemons.background import Background
 from uoom.assignment import Bundling, Delivery, OpenTrip, Plan, Result, TripOrder, dispatch, solve
 from uoom.assignment.model import Assignment, Ride
 from uoom.assignment.trips import route
@@ -30,6 +33,8 @@ from uoom.stores.open_trips import OpenTripRow
 log = logging.getLogger("uoom.optimizer.trips")
 OpenTrips = Callable[[Sequence[str]], Awaitable[list[OpenTripRow]]]
 QUERY_SHARE = 0.5  # the open-trips query may take at most this share of the deadline
+REFRESH_S = 0.2  # how stale the feed's open trips may be: a join it proposes that a trip no longer
+# takes is refused at commit, and the order rides alone (uoom/stores/trips.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +54,14 @@ class Solved:
 
 
 class TripPlanner:
-    """`open_trips`: the joinable trips of some restaurants; `on_plan` is told what each solve planned."""
+    """`open_trips`: the joinable trips of some restaurants; `on_plan` is told what each solve planned;
+    `on_rides` what each solve answered (the feed learns its new trips before it reads them back)."""
 
     def __init__(self, open_trips: OpenTrips, ready_within_s: float, on_time_s: float,
-                 on_plan: Callable[[TripCounts], None] = lambda counts: None) -> None:  # fmt: skip
-        self.open_trips, self.on_plan = open_trips, on_plan
+                 on_plan: Callable[[TripCounts], None] = lambda counts: None,
+                 on_rides: Callable[[Sequence[Delivery], Sequence[str | None], Solved], None]
+                 = lambda deliveries, restaurants, solved: None) -> None:  # fmt: skip
+        self.open_trips, self.on_plan, self.on_rides = open_trips, on_plan, on_rides
         self.ready_within_s, self.on_time_s = ready_within_s, on_time_s
         self.unread = False  # the last read failed (one warning per outage, not one per batch)
 
@@ -76,6 +84,7 @@ class TripPlanner:
         work = (deliveries, restaurants, rows, live, bundling, left, fallback_penalty)
         solved = plan(*work) if inline else await asyncio.to_thread(plan, *work)
         self.on_plan(solved.counts)
+        self.on_rides(deliveries, restaurants, solved)
         return solved
 
     async def _open_trips(self, restaurants: list[str], budget_ms: float) -> list[OpenTripRow]:
@@ -92,6 +101,61 @@ class TripPlanner:
             log.info("open trips read again: joins are back")
         self.unread = False
         return rows
+
+
+class OpenTripsFeed(Background):
+    """Every open trip, re-read every REFRESH_S; called with restaurants, it answers theirs at once
+    (ages moved on by the time since the read). Until the first read, and while reads fail, none."""
+
+    def __init__(self, read_all: Callable[[], Awaitable[list[OpenTripRow]]], refresh_s: float = REFRESH_S) -> None:
+        self.read_all, self.refresh_s = read_all, refresh_s
+        self.by_restaurant: dict[str, list[OpenTripRow]] = {}
+        self.read_at = 0.0
+        self.failing = False
+
+    async def run(self) -> None:
+        while True:
+            try:
+                rows = await self.read_all()
+            except Exception as exc:  # noqa: BLE001 - reported once; the solves go on without joins
+                if not self.failing:
+                    log.warning("open trips not read, solving without joins until they are: %s", describe(exc))
+                self.failing, self.by_restaurant = True, {}
+            else:
+                if self.failing:
+                    log.info("open trips read again: joins are back")
+                by_restaurant: dict[str, list[OpenTripRow]] = {}
+                for row in rows:
+                    by_restaurant.setdefault(row.restaurant_id, []).append(row)
+                self.failing, self.by_restaurant, self.read_at = False, by_restaurant, time.monotonic()
+            await asyncio.sleep(self.refresh_s)
+
+    def answered(self, deliveries: Sequence[Delivery], restaurants: Sequence[str | None], solved: Solved) -> None:
+        """What the optimizer just answered, until the next read says what was committed: a new
+        single is joinable at once (orders of one restaurant seconds apart are the usual pair),
+        a joined trip no longer is. A trip that is never committed is harmless: a join to it
+        boards a trip of that id alone (uoom/stores/trips.py)."""
+        since = time.monotonic() - self.read_at
+        rides = solved.rides
+        joined = {ride.trip_id for ride in rides.values() if ride.co_rider_id is not None}
+        for d, r, a in zip(deliveries, restaurants, solved.result.assignments, strict=True):
+            ride, place = rides.get(d.order_id), _place(r)
+            if ride is None or place is None or a.channel_id is None or ride.co_rider_id is not None:
+                continue
+            row = OpenTripRow(ride.trip_id, a.channel_id, place, d.order_id, d.pickup, d.dropoff, -since,
+                              (d.ready_at or 0.0) + since)  # fmt: skip
+            self.by_restaurant.setdefault(place, []).append(row)
+        if joined:
+            for place, rows in self.by_restaurant.items():
+                self.by_restaurant[place] = [row for row in rows if row.trip_id not in joined]
+
+    async def __call__(self, restaurants: Sequence[str]) -> list[OpenTripRow]:
+        since = time.monotonic() - self.read_at
+        return [
+            replace(row, age_s=row.age_s + since, ready_in_s=row.ready_in_s - since)
+            for r in restaurants
+            for row in self.by_restaurant.get(_place(r) or r, [])
+        ]
 
 
 def plan(

@@ -16,12 +16,12 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from daemons.optimizer.batcher import Answer, MicroBatcher
-from daemons.optimizer.trips import TripCounts, TripPlanner
+from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner
 from uoom import demo, migrate
 from uoom.assignment import Delivery
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.stores.open_trips import open_trips
+from uoom.stores.open_trips import all_open_trips, open_trips
 from uoom.stores.postgres import create_pool
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
@@ -155,3 +155,29 @@ async def test_orders_on_channels_that_do_not_bundle_get_no_trip(world) -> None:
         a, b = await optimizer.ask(("a", LAT + 0.010, LON, RESTAURANT_ID), ("b", LAT + 0.011, LON, RESTAURANT_ID))
     assert (a.rides, b.rides) == ({}, {})
     assert a.assignments[0].channel_id is not None and optimizer.planned == []
+
+
+async def test_the_feed_serves_open_trips_read_in_the_background(world: tuple) -> None:
+    """The optimizer's source of open trips: re-read off the request path, answered per restaurant;
+    a trip that stops being joinable (its second rider) leaves it at the next read."""
+    _, pool, _ = world
+    trip_id, order_id = await first_rider(pool)
+    feed = OpenTripsFeed(partial(all_open_trips, pool), refresh_s=0.05)
+    feed.start()
+    try:
+        for _ in range(100):
+            if feed.read_at:
+                break
+            await asyncio.sleep(0.02)
+        (row,) = await feed([str(RESTAURANT_ID)])
+        assert (row.trip_id, row.order_id) == (trip_id, order_id)
+        assert await feed([str(OTHER_RESTAURANT_ID)]) == []
+        await pool.execute("UPDATE trips SET riders = 2 WHERE id = $1", uuid.UUID(trip_id))
+        read = feed.read_at
+        for _ in range(100):
+            if feed.read_at > read:
+                break
+            await asyncio.sleep(0.02)
+        assert await feed([str(RESTAURANT_ID)]) == []
+    finally:
+        await feed.stop()

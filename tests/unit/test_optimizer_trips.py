@@ -122,3 +122,35 @@ async def test_the_batcher_gives_a_late_request_no_trip_and_a_timely_one_its_tri
         await batcher.stop()
     assert late_result.status == "FALLBACK" and late_rides == {} and late_mine[0].channel_id is not None
     assert mine[0].channel_id == "bikes" and rides["o2"].co_rider_id is None
+
+
+async def test_the_feed_knows_its_own_answers_before_it_reads_them_back() -> None:
+    """A new single is joinable by the next order at once (no waiting for the next read); a trip
+    just joined is not offered again."""
+    from decimal import Decimal
+
+    from daemons.optimizer.trips import OpenTripsFeed, Solved
+    from uoom.assignment.model import Assignment, Result, Ride
+
+    async def nothing() -> list[OpenTripRow]:
+        return []
+
+    feed = OpenTripsFeed(nothing)
+    place = "00000000-0000-0000-0000-000000000001"
+    alone = Delivery("a", (40.0, -74.0), (40.01, -74.0), 20.0, 600.0)
+    other = Delivery("b", (40.0, -74.0), (40.02, -74.0), 20.0, 600.0)
+    solved = Solved(
+        Result((Assignment("a", "bikes", Decimal("3.00"), 900), Assignment("b", "cars", Decimal("4.00"), 900)),
+               "OPTIMAL", 1.0, 0),
+        {"a": Ride("trip-a", None, 600.0)}, TripCounts(singles=1),
+    )  # fmt: skip
+    feed.answered([alone, other], [place, place], solved)
+    (row,) = await feed([place])
+    assert (row.trip_id, row.channel_id, row.order_id) == ("trip-a", "bikes", "a")
+    assert row.ready_in_s == pytest.approx(600.0, abs=5) and row.age_s == pytest.approx(0.0, abs=5)
+    joined = Solved(
+        Result((Assignment("c", "bikes", Decimal("1.50"), 900),), "OPTIMAL", 1.0, 0),
+        {"c": Ride("trip-a", "a", 600.0)}, TripCounts(joins=1),
+    )  # fmt: skip
+    feed.answered([Delivery("c", (40.0, -74.0), (40.0, -74.01), 20.0, 600.0)], [place], joined)
+    assert await feed([place]) == []

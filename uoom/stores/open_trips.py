@@ -1,6 +1,7 @@
 """Open trips for the optimizer: one-order trips on a bundling channel, not picked up yet, that a
-new order of the same restaurant may join (docs/dispatch.md). One query per solve, for the batch's
-restaurants only; times are relative to the database's clock (seconds from now), as the model's."""
+new order of the same restaurant may join (docs/dispatch.md). `open_trips`: some restaurants';
+`all_open_trips`: every one (the optimizer's feed reads them in the background, off the request
+path). Times are relative to the database's clock (seconds from now), as the model's."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ SELECT t.id AS trip_id, t.channel_id, t.restaurant_id, o.id AS order_id, o.deliv
 FROM trips t
 JOIN orders o ON o.trip_id = t.id
 JOIN restaurants r ON r.id = t.restaurant_id
-WHERE t.riders = 1 AND t.pickup_by > now() AND t.restaurant_id = ANY($1::uuid[])
-  AND o.status = ANY($2::order_status_enum[])
+WHERE t.riders = 1 AND t.pickup_by > now() AND o.status = ANY($1::order_status_enum[])
 """
+SOME = QUERY + "  AND t.restaurant_id = ANY($2::uuid[])\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,13 @@ async def open_trips(pool: asyncpg.Pool | asyncpg.Connection, restaurant_ids: It
     ids = sorted({u for u in map(_uuid, restaurant_ids) if u is not None})
     if not ids:
         return []
-    rows = await pool.fetch(QUERY, ids, OPEN)
+    rows = await pool.fetch(SOME, OPEN, ids)
     return [_row(r) for r in rows]
+
+
+async def all_open_trips(pool: asyncpg.Pool | asyncpg.Connection) -> list[OpenTripRow]:
+    """Every joinable trip: as many as the bundling channels have slots, each holding one."""
+    return [_row(r) for r in await pool.fetch(QUERY, OPEN)]
 
 
 def _row(r: asyncpg.Record) -> OpenTripRow:
