@@ -82,8 +82,16 @@ async def prepare(settings: Settings, capacity_scale: int) -> tuple[Settings, st
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "commands", *args], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    """A daemon; its output is dropped, or appended to UOOM_BENCH_LOGS/<command>.log when that
+    directory is set (with UOOM_DEBUG=true, to see why a run went as it did)."""
+    logs = os.environ.get("UOOM_BENCH_LOGS")
+    out = open(os.path.join(logs, f"{args[0]}.log"), "ab") if logs else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen([sys.executable, "-m", "commands", *args], env={**os.environ, **env},
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    finally:
+        if logs:
+            out.close()  # type: ignore[union-attr]  # the child holds its own copy
 
 
 async def delete_topics(bench: Settings) -> None:

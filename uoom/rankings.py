@@ -9,13 +9,15 @@ capacity (share of slots free).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from uoom import channels
 from uoom.domain.channels import CRITERIA, Channel, Weights
@@ -74,6 +76,7 @@ else
 end
 return 1
 """
+MOVE_LOAD_SHA = hashlib.sha1(MOVE_LOAD.encode(), usedforsecurity=False).hexdigest()  # what EVALSHA names it by
 
 
 async def get_weights(redis: aioredis.Redis) -> Weights:
@@ -218,6 +221,17 @@ def _ranking_rows(composite: list[Any], *criteria: list[Any]) -> list[dict[str, 
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class LoadMove:
+    """One event's effect on the channels' load: the order's slot to `channel_id` (None: release)
+    as of its `version`; `trip_id`: the trip whose one slot it shares."""
+
+    order_id: str
+    channel_id: str | None
+    version: int = 0
+    trip_id: str | None = None
+
+
 async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None, version: int = 0,
                     trip_id: str | None = None) -> bool:  # fmt: skip
     """Give the order's slot to `channel_id` (None: release it) as of the order's `version`;
@@ -225,8 +239,37 @@ async def move_load(redis: aioredis.Redis, order_id: str, channel_id: str | None
     a trip (`trip_id`) shares the trip's one slot with its co-rider: the slot is taken by the
     first of them on the channel and given back when the last one lets go (delivered, cancelled,
     failed, or moved off)."""
-    keys = (redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, redis_keys.order_load_version(order_id),
+    (moved,) = await move_loads(redis, [LoadMove(order_id, channel_id, version, trip_id)])
+    return moved
+
+
+async def move_loads(redis: aioredis.Redis, moves: Sequence[LoadMove]) -> list[bool]:
+    """`move_load` for each move, in their order, in one round trip: a pipeline of the script by
+    its digest (each run is atomic on its own; sending the script's text with every event cost the
+    optimizer more than the rest of its event handling). A Redis that lost its scripts (restarted,
+    flushed) runs the refused ones again after loading it."""
+    if not moves:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for move in moves:
+            pipe.evalsha(MOVE_LOAD_SHA, 5, *_move_keys(move), *_move_args(move))
+        results = await pipe.execute(raise_on_error=False)
+    refused = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+    if refused:
+        await redis.script_load(MOVE_LOAD)
+        for i in refused:
+            results[i] = await redis.evalsha(MOVE_LOAD_SHA, 5, *_move_keys(moves[i]), *_move_args(moves[i]))  # type: ignore[misc]
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    return [bool(r) for r in results]
+
+
+def _move_keys(move: LoadMove) -> tuple[str, ...]:
+    return (redis_keys.ORDER_SLOT, redis_keys.CHANNEL_LOAD, redis_keys.order_load_version(move.order_id),
             redis_keys.ORDER_TRIP, redis_keys.TRIP_RIDERS)  # fmt: skip
-    args = (order_id, channel_id or "", version, redis_keys.LOAD_VERSION_TTL_SECONDS, trip_id or "")
-    result = await redis.eval(MOVE_LOAD, 5, *keys, *args)  # type: ignore[misc]
-    return bool(result)
+
+
+def _move_args(move: LoadMove) -> tuple[str | int, ...]:
+    return (move.order_id, move.channel_id or "", move.version, redis_keys.LOAD_VERSION_TTL_SECONDS,
+            move.trip_id or "")  # fmt: skip

@@ -246,6 +246,14 @@ class CachedReadModel:
         with, so until its item lands other workers miss and read PostgreSQL."""
         self.cache.put(to_snapshot(order))
 
+    def changed_aside(self, order: Order) -> None:
+        """An order another request changed (a join re-prices its trip's first rider): into the
+        cache, and nothing more. Its own event (`order.trip_joined`) carries the change to the
+        projector, which writes the item; the request's caller did not read that order, so no
+        read of theirs waits on it, and a PutItem on the request path cost every join ~1 ms of
+        this worker's CPU (bench/reports/platform-trips.md)."""
+        self.cache.put(to_snapshot(order))
+
     async def write_through(self, order: Order) -> bool:
         """After a status change commits: cache at once, then the read model (bounded wait), so that
         a worker reading the item after our response sees the new version. Never raises."""

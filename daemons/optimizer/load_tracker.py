@@ -1,12 +1,13 @@
 """Channel load driven by the order events: a slot is taken when an order gets a channel, moved on
 reassignment, released when the order is delivered, cancelled or failed. The two orders of a trip
 share one slot, held until the last of them is delivered, cancelled or failed. A consumer group commits
-offsets only after Redis applied the batch; the per-order holder makes a redelivered event a no-op.
-Observed quality (on time or not) is kept as a moving average per channel."""
+offsets only after Redis applied the batch (one pipeline per fetch); the per-order holder makes a
+redelivered event a no-op. Observed quality (on time or not) is kept as a moving average per channel."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,30 +41,38 @@ class LoadTracker(Background):
         async def read(consumer: AIOKafkaConsumer) -> None:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for messages in batches.values():
-                    for message in messages:
-                        await self.apply(message.value)
+                await self.apply_all([m.value for messages in batches.values() for m in messages])
                 if batches:
                     await consumer.commit()  # only after Redis applied them: a crash replays, never skips
 
         await consume_forever(make, read, log, self.kafka)
 
     async def apply(self, raw: bytes | None) -> None:
-        try:
-            event: dict[str, Any] = orjson.loads(raw or b"")
-        except orjson.JSONDecodeError:
-            return
-        order = order_snapshot(event.get("data") or {})
-        if order is None:
-            return
-        status = OrderStatus(order["status"])
-        holder = None if status in FINISHED_STATES else order.get("channelId")
-        # guarded by the order's version: an older event (a replayed dead letter) changes nothing
-        version, trip = int(order.get("version") or 0), order.get("tripId")
-        if await rankings.move_load(self.redis, order["id"], holder, version, trip):  # a trip: one slot
-            self.applied += 1
-            if status is OrderStatus.DELIVERED and order.get("channelId"):
-                await self._observe_quality(order)
+        await self.apply_all([raw])
+
+    async def apply_all(self, raws: Sequence[bytes | None]) -> None:
+        """A fetch's events, in their order, in one Redis round trip (partitions are per order, so
+        one order's events keep their order). An event that is no order event is skipped."""
+        moves, delivered = [], []
+        for raw in raws:
+            try:
+                event: dict[str, Any] = orjson.loads(raw or b"")
+            except orjson.JSONDecodeError:
+                continue
+            order = order_snapshot(event.get("data") or {})
+            if order is None:
+                continue
+            status = OrderStatus(order["status"])
+            holder = None if status in FINISHED_STATES else order.get("channelId")
+            # guarded by the order's version: an older event (a replayed dead letter) changes nothing
+            version, trip = int(order.get("version") or 0), order.get("tripId")
+            moves.append(rankings.LoadMove(order["id"], holder, version, trip))  # a trip: one slot
+            delivered.append(order if status is OrderStatus.DELIVERED and order.get("channelId") else None)
+        for moved, order in zip(await rankings.move_loads(self.redis, moves), delivered, strict=True):
+            if moved:
+                self.applied += 1
+                if order is not None:
+                    await self._observe_quality(order)
 
     async def _observe_quality(self, order: dict[str, Any]) -> None:
         promised = order.get("estimatedDeliveryTime")

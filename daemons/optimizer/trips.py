@@ -3,12 +3,12 @@
 When a live channel bundles and the batch's orders name their restaurant, the batch is solved with
 `dispatch()`: each order a single, a pair with another order of the batch, or joining an open trip
 (a one-order trip of the same restaurant, not picked up). `OpenTripsFeed` reads the open trips
-from PostgreSQL every REFRESH_S in the background: one query per solve, on the request path, made
-the optimizer miss the API's deadline under load (bench/reports/platform-trips.md). Orders on a
-bundling channel get a trip id: a fresh one for a new single or pair (both orders of a pair share
-it), the open trip's for a join. Orders on other channels, and fallbacks, get none. The request's
-deadline still holds (a source of open trips that does not answer in time leaves the batch without
-joins), and a dispatch failure is answered by `solve()`, as before trips.
+from PostgreSQL every REFRESH_S in the background and answers a solve at once: one query per
+solve, on the request path, made the optimizer miss the API's deadline under load
+(bench/reports/platform-trips.md). While the feed cannot read them, solves go on without joins.
+Orders on a bundling channel get a trip id: a fresh one for a new single or pair (both orders of
+a pair share it), the open trip's for a join. Orders on other channels, and fallbacks, get none.
+A dispatch failure is answered by `solve()`, as before trips.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from uoom.live_channels import LiveView
 from uoom.stores.open_trips import OpenTripRow
 
 log = logging.getLogger("uoom.optimizer.trips")
-OpenTrips = Callable[[Sequence[str]], Awaitable[list[OpenTripRow]]]
-QUERY_SHARE = 0.5  # the open-trips query may take at most this share of the deadline
+OpenTrips = Callable[[Sequence[str]], list[OpenTripRow]]  # restaurants -> their joinable trips, at once
 REFRESH_S = 0.2  # how stale the feed's open trips may be: a join it proposes that a trip no longer
 # takes is refused at commit, and the order rides alone (uoom/stores/trips.py)
+KEEP_ANSWERS_S = 2.0  # the optimizer's own answers outlive the reads of this long: their commits land sooner
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,9 @@ class Solved:
 
 
 class TripPlanner:
-    """`open_trips`: the joinable trips of some restaurants; `on_plan` is told what each solve planned;
-    `on_rides` what each solve answered (the feed learns its new trips before it reads them back)."""
+    """`open_trips`: the joinable trips of some restaurants (the feed's); `on_plan` is told what
+    each solve planned; `on_rides` what each solve answered (the feed learns its new trips before
+    it reads them back)."""
 
     def __init__(self, open_trips: OpenTrips, ready_within_s: float, on_time_s: float,
                  on_plan: Callable[[TripCounts], None] = lambda counts: None,
@@ -63,7 +64,6 @@ class TripPlanner:
                  = lambda deliveries, restaurants, solved: None) -> None:  # fmt: skip
         self.open_trips, self.on_plan, self.on_rides = open_trips, on_plan, on_rides
         self.ready_within_s, self.on_time_s = ready_within_s, on_time_s
-        self.unread = False  # the last read failed (one warning per outage, not one per batch)
 
     def bundling(self, live: LiveView) -> Bundling | None:
         ids = frozenset(c.id for c in live.channels if c.bundles)
@@ -78,84 +78,98 @@ class TripPlanner:
         """The batch's answer within `deadline_ms` (from now), trips included."""
         bundling = self.bundling(live)
         assert bundling is not None, "applies() first"
-        start = time.perf_counter()
-        rows = await self._open_trips(sorted({r for r in restaurants if r}), deadline_ms * QUERY_SHARE)
-        left = deadline_ms - (time.perf_counter() - start) * 1000
-        work = (deliveries, restaurants, rows, live, bundling, left, fallback_penalty)
+        rows = self.open_trips(sorted({r for r in restaurants if r}))
+        work = (deliveries, restaurants, rows, live, bundling, deadline_ms, fallback_penalty)
         solved = plan(*work) if inline else await asyncio.to_thread(plan, *work)
         self.on_plan(solved.counts)
         self.on_rides(deliveries, restaurants, solved)
         return solved
 
-    async def _open_trips(self, restaurants: list[str], budget_ms: float) -> list[OpenTripRow]:
-        """The open trips, or none when they cannot be read in time (the batch is solved without)."""
-        try:
-            async with asyncio.timeout(budget_ms / 1000):
-                rows = await self.open_trips(restaurants)
-        except Exception as exc:  # noqa: BLE001 - no join is better than no answer
-            if not self.unread:
-                log.warning("open trips not read, solving without joins until they are: %s", describe(exc))
-            self.unread = True
-            return []
-        if self.unread:
-            log.info("open trips read again: joins are back")
-        self.unread = False
-        return rows
-
 
 class OpenTripsFeed(Background):
     """Every open trip, re-read every REFRESH_S; called with restaurants, it answers theirs at once
-    (ages moved on by the time since the read). Until the first read, and while reads fail, none."""
+    (ages moved on by the time since the read). Until the first read, and while reads fail, none.
+
+    The optimizer's own answers of the last KEEP_ANSWERS_S outlive a read: their orders commit a
+    few milliseconds after the answer, often after a read has taken its snapshot, and the read
+    would otherwise forget a new single the next order should join, or offer a trip just joined."""
 
     def __init__(self, read_all: Callable[[], Awaitable[list[OpenTripRow]]], refresh_s: float = REFRESH_S) -> None:
         self.read_all, self.refresh_s = read_all, refresh_s
         self.by_restaurant: dict[str, list[OpenTripRow]] = {}
         self.read_at = 0.0
         self.failing = False
+        self.fresh: dict[str, tuple[float, OpenTripRow]] = {}  # trip id -> (answered at, its single as answered)
+        self.joined: dict[str, float] = {}  # trip id -> answered at: full, whatever a read says
 
     async def run(self) -> None:
         while True:
-            try:
-                rows = await self.read_all()
-            except Exception as exc:  # noqa: BLE001 - reported once; the solves go on without joins
-                if not self.failing:
-                    log.warning("open trips not read, solving without joins until they are: %s", describe(exc))
-                self.failing, self.by_restaurant = True, {}
-            else:
-                if self.failing:
-                    log.info("open trips read again: joins are back")
-                by_restaurant: dict[str, list[OpenTripRow]] = {}
-                for row in rows:
-                    by_restaurant.setdefault(row.restaurant_id, []).append(row)
-                self.failing, self.by_restaurant, self.read_at = False, by_restaurant, time.monotonic()
+            await self.read()
             await asyncio.sleep(self.refresh_s)
 
+    async def read(self) -> None:
+        """One read of every open trip; a failed one leaves none (solves go on without joins),
+        with one warning per outage and one line when they are read again."""
+        try:
+            rows = await self.read_all()
+        except Exception as exc:  # noqa: BLE001 - reported once; the solves go on without joins
+            if not self.failing:
+                log.warning("open trips not read, solving without joins until they are: %s", describe(exc))
+            self.failing, self.by_restaurant = True, {}
+            return
+        if self.failing:
+            log.info("open trips read again: joins are back")
+        self.failing, self.read_at, self.by_restaurant = False, time.monotonic(), {}
+        self._forget_before(self.read_at - KEEP_ANSWERS_S)
+        read = set()
+        for row in rows:
+            read.add(row.trip_id)
+            if row.trip_id not in self.joined:
+                self.by_restaurant.setdefault(row.restaurant_id, []).append(row)
+        for trip_id, (at, row) in self.fresh.items():
+            if trip_id not in read and trip_id not in self.joined:
+                self._offer(row, at)
+
     def answered(self, deliveries: Sequence[Delivery], restaurants: Sequence[str | None], solved: Solved) -> None:
-        """What the optimizer just answered, until the next read says what was committed: a new
-        single is joinable at once (orders of one restaurant seconds apart are the usual pair),
-        a joined trip no longer is. A trip that is never committed is harmless: a join to it
-        boards a trip of that id alone (uoom/stores/trips.py)."""
-        since = time.monotonic() - self.read_at
+        """What the optimizer just answered: a new single is joinable at once (orders of one
+        restaurant seconds apart are the usual pair), a joined trip no longer is. A trip that is
+        never committed is harmless: a join to it boards a trip of that id alone
+        (uoom/stores/trips.py)."""
+        now = time.monotonic()
         rides = solved.rides
         joined = {ride.trip_id for ride in rides.values() if ride.co_rider_id is not None}
         for d, r, a in zip(deliveries, restaurants, solved.result.assignments, strict=True):
             ride, place = rides.get(d.order_id), _place(r)
             if ride is None or place is None or a.channel_id is None or ride.co_rider_id is not None:
                 continue
-            row = OpenTripRow(ride.trip_id, a.channel_id, place, d.order_id, d.pickup, d.dropoff, -since,
-                              (d.ready_at or 0.0) + since)  # fmt: skip
-            self.by_restaurant.setdefault(place, []).append(row)
+            row = OpenTripRow(
+                ride.trip_id, a.channel_id, place, d.order_id, d.pickup, d.dropoff, 0.0, d.ready_at or 0.0
+            )
+            self.fresh[ride.trip_id] = (now, row)
+            self._offer(row, now)
         if joined:
+            self.joined.update(dict.fromkeys(joined, now))
             for place, rows in self.by_restaurant.items():
                 self.by_restaurant[place] = [row for row in rows if row.trip_id not in joined]
 
-    async def __call__(self, restaurants: Sequence[str]) -> list[OpenTripRow]:
+    def __call__(self, restaurants: Sequence[str]) -> list[OpenTripRow]:
         since = time.monotonic() - self.read_at
         return [
             replace(row, age_s=row.age_s + since, ready_in_s=row.ready_in_s - since)
             for r in restaurants
             for row in self.by_restaurant.get(_place(r) or r, [])
         ]
+
+    def _offer(self, row: OpenTripRow, answered_at: float) -> None:
+        """A single answered at `answered_at`, aged as the rows of the last read are (to read_at)."""
+        age = self.read_at - answered_at
+        self.by_restaurant.setdefault(row.restaurant_id, []).append(
+            replace(row, age_s=age, ready_in_s=row.ready_in_s - age)
+        )
+
+    def _forget_before(self, moment: float) -> None:
+        self.fresh = {t: entry for t, entry in self.fresh.items() if entry[0] >= moment}
+        self.joined = {t: at for t, at in self.joined.items() if at >= moment}
 
 
 def plan(

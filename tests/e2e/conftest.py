@@ -25,8 +25,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
+from uoom import migrate
 from uoom.config import Settings
+from uoom.provision import ensure_topics
 from uoom.stack.dynamodb import chosen_server, server_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,6 +192,25 @@ async def load_demo(dsn: str) -> None:
         await uoom.demo.load(conn)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_platform(settings: Settings, dsn: str, purpose: str) -> AsyncIterator[dict[str, str]]:
+    """A migrated database with the demo data, and an event topic (with its dead letters) of the
+    test's own, deleted afterwards: the daemons' environment for them."""
+    await migrate.up(dsn)
+    await load_demo(dsn)
+    topic = f"uoom-test-{purpose}-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings.model_copy(update={"kafka_topic": topic, "kafka_dlq_topic": f"{topic}.dlq"}))
+    try:
+        yield {"UOOM_DATABASE_URL": dsn, "UOOM_KAFKA_TOPIC": topic, "UOOM_KAFKA_DLQ_TOPIC": f"{topic}.dlq"}
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic, f"{topic}.dlq"])
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")

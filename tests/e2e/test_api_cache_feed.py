@@ -5,20 +5,16 @@ worker shows up long before the cache TTL, in a database and topic of this test'
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.e2e.conftest import ApiProcess, create_key, free_port, load_demo, poll, run_api, run_daemon
+from tests.e2e.conftest import ApiProcess, create_key, free_port, poll, run_api, run_daemon, scratch_platform
 from tests.e2e.test_api_orders import create, patch
-from uoom import migrate
 from uoom.config import Settings
-from uoom.provision import ensure_topics
 
 CACHE_TTL_MS = 60_000  # so anything seen sooner came through the events
 EVENT_BOUND_S = 3.0  # commit -> relay -> Kafka -> worker, with margin for a shared 2-core machine
@@ -26,29 +22,17 @@ EVENT_BOUND_S = 3.0  # commit -> relay -> Kafka -> worker, with margin for a sha
 
 @pytest.fixture
 async def pipeline(scratch_dsn: str, settings: Settings, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    await migrate.up(scratch_dsn)
-    await load_demo(scratch_dsn)
-    topic = f"uoom-test-api-feed-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings.model_copy(update={"kafka_topic": topic, "kafka_dlq_topic": f"{topic}.dlq"}))
-    env = {"UOOM_DATABASE_URL": scratch_dsn, "UOOM_KAFKA_TOPIC": topic, "UOOM_KAFKA_DLQ_TOPIC": f"{topic}.dlq"}
-    metrics_port = free_port()
-    relay_env = dict(os.environ, **env, UOOM_RELAY_METRICS_PORT=str(metrics_port), UOOM_RELAY_PROJECTOR="false",
-                     UOOM_RELAY_PRUNE_INTERVAL="0", PYTHONUNBUFFERED="1")  # fmt: skip
-    key = (await create_key(settings, "feed", dsn=scratch_dsn))[1]
-    try:
+    async with scratch_platform(settings, scratch_dsn, "api-feed") as env:
+        metrics_port = free_port()
+        relay_env = dict(os.environ, **env, UOOM_RELAY_METRICS_PORT=str(metrics_port), UOOM_RELAY_PROJECTOR="false",
+                         UOOM_RELAY_PRUNE_INTERVAL="0", PYTHONUNBUFFERED="1")  # fmt: skip
+        key = (await create_key(settings, "feed", dsn=scratch_dsn))[1]
         with (
             run_api(tmp_path, "feed-a", UOOM_STATUS_CACHE_TTL_MS=str(CACHE_TTL_MS), **env) as a,
             run_api(tmp_path, "feed-b", UOOM_STATUS_CACHE_TTL_MS=str(CACHE_TTL_MS), **env) as b,
             run_daemon(tmp_path / "relay.log", ["relay"], relay_env, f"http://127.0.0.1:{metrics_port}/api/v1/metrics"),
         ):
             yield {"a": a, "b": b, "key": key}
-    finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_topics([topic, f"{topic}.dlq"])
-        finally:
-            await admin.close()
 
 
 async def changed_elsewhere_seen_within(a: httpx.AsyncClient, b: httpx.AsyncClient, bound: float) -> float | None:

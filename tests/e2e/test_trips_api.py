@@ -6,7 +6,6 @@ topic of the test's own: the demo channels there bundle (`uoom seed demo` marks 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,33 +14,25 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.e2e.conftest import create_key, free_port, load_demo, order_body, poll, run_api, run_daemon
-from uoom import migrate
+from tests.e2e.conftest import create_key, free_port, order_body, poll, run_api, run_daemon, scratch_platform
 from uoom.config import Settings
-from uoom.provision import ensure_topics
 
 REDIS_DB = 9  # this module's own Redis database
 
 
 @pytest.fixture
 async def platform(scratch_dsn: str, settings: Settings, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    await migrate.up(scratch_dsn)
-    await load_demo(scratch_dsn)
     redis_url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + f"/{REDIS_DB}"
     client = aioredis.from_url(redis_url)
     await client.flushdb()
     await client.aclose()
-    topic = f"uoom-test-trips-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings.model_copy(update={"kafka_topic": topic, "kafka_dlq_topic": f"{topic}.dlq"}))
-    env = {"UOOM_DATABASE_URL": scratch_dsn, "UOOM_REDIS_URL": redis_url, "UOOM_KAFKA_TOPIC": topic,
-           "UOOM_KAFKA_DLQ_TOPIC": f"{topic}.dlq"}  # fmt: skip
-    key = (await create_key(settings, "trips", dsn=scratch_dsn))[1]
-    port = free_port()
-    optimizer = f"http://127.0.0.1:{port}"
-    optimizer_env = dict(os.environ, **env, UOOM_DISPATCH_INTERVAL="3600", PYTHONUNBUFFERED="1")
-    try:
+    async with scratch_platform(settings, scratch_dsn, "trips") as env:
+        env["UOOM_REDIS_URL"] = redis_url
+        key = (await create_key(settings, "trips", dsn=scratch_dsn))[1]
+        port = free_port()
+        optimizer = f"http://127.0.0.1:{port}"
+        optimizer_env = dict(os.environ, **env, UOOM_DISPATCH_INTERVAL="3600", PYTHONUNBUFFERED="1")
         with (
             run_daemon(
                 tmp_path / "optimizer.log", ["optimizer", "--port", str(port)], optimizer_env, f"{optimizer}/healthz"
@@ -50,13 +41,6 @@ async def platform(scratch_dsn: str, settings: Settings, tmp_path: Path) -> Asyn
             run_api(tmp_path, "trips", UOOM_OPTIMIZER_URL=optimizer, UOOM_OPTIMIZER_TIMEOUT_MS="3000", **env) as api,
         ):
             yield {"api": api, "key": key, "optimizer": optimizer}
-    finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_topics([topic, f"{topic}.dlq"])
-        finally:
-            await admin.close()
 
 
 async def test_two_orders_of_one_restaurant_share_a_trip_and_name_each_other(platform: dict[str, Any]) -> None:

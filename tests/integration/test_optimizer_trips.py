@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from daemons.optimizer.batcher import Answer, MicroBatcher
 from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner
-from uoom import demo, migrate
+from uoom import demo
 from uoom.assignment import Delivery
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.stores.open_trips import all_open_trips, open_trips
-from uoom.stores.postgres import create_pool
+from uoom.stores.open_trips import all_open_trips
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
 OTHER_RESTAURANT_ID = demo.restaurants()[1][0]
@@ -31,13 +28,15 @@ READY_S = 900.0  # the demo restaurants' 15 minutes of preparation
 
 
 class Optimizer:
-    """The optimizer's batcher wired as daemons/optimizer/app.py wires it, on a scratch database."""
+    """The optimizer's batcher and open-trips feed wired as daemons/optimizer/app.py wires them, on a
+    scratch database; the feed reads again before each ask (the daemon's reads it every 0.2 s)."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
         self.planned: list[TripCounts] = []
         live = LiveChannels(pool, redis)
-        planner = TripPlanner(partial(open_trips, pool), settings.bundle_ready_within_s, settings.bundle_on_time_s,
-                              self.planned.append)  # fmt: skip
+        self.feed = OpenTripsFeed(partial(all_open_trips, pool))
+        planner = TripPlanner(self.feed, settings.bundle_ready_within_s, settings.bundle_on_time_s,
+                              self.planned.append, self.feed.answered)  # fmt: skip
         self.batcher = MicroBatcher(live.current, 30, settings.fallback_penalty, lambda r, n: None, trips=planner)
 
     async def __aenter__(self) -> Optimizer:
@@ -52,20 +51,8 @@ class Optimizer:
         requests = [
             ([Delivery(i, (LAT, LON), (lat, lon), 20.0, READY_S)], [str(r) if r else None]) for i, lat, lon, r in orders
         ]
+        await self.feed.read()
         return await asyncio.gather(*(self.batcher.submit(d, 5000, r) for d, r in requests))
-
-
-@pytest.fixture
-async def world(scratch_dsn: str, settings: Settings, private_redis_url: str) -> AsyncIterator[tuple]:
-    await migrate.up(scratch_dsn)
-    local = settings.model_copy(update={"database_url": SecretStr(scratch_dsn)})
-    pool = await create_pool(local)
-    redis = aioredis.from_url(private_redis_url)
-    async with pool.acquire() as conn:
-        await demo.load(conn)
-    yield local, pool, redis
-    await pool.close()
-    await redis.aclose()
 
 
 async def first_rider(pool: asyncpg.Pool, *, riders: int = 1, pickup_in_s: float = 600.0,
@@ -87,8 +74,8 @@ async def first_rider(pool: asyncpg.Pool, *, riders: int = 1, pickup_in_s: float
     return str(trip_id), str(order_id)
 
 
-async def test_two_orders_of_one_restaurant_ready_together_share_a_fresh_trip(world) -> None:
-    settings, pool, redis = world
+async def test_two_orders_of_one_restaurant_ready_together_share_a_fresh_trip(demo_world) -> None:
+    settings, pool, redis = demo_world
     async with Optimizer(settings, pool, redis) as optimizer:
         a, b = await optimizer.ask(
             ("a", LAT + 0.010, LON, RESTAURANT_ID), ("b", LAT + 0.011, LON + 0.001, RESTAURANT_ID)
@@ -102,8 +89,8 @@ async def test_two_orders_of_one_restaurant_ready_together_share_a_fresh_trip(wo
     assert optimizer.planned == [TripCounts(pairs=1)]
 
 
-async def test_orders_of_two_restaurants_or_without_one_get_trips_of_their_own(world) -> None:
-    settings, pool, redis = world
+async def test_orders_of_two_restaurants_or_without_one_get_trips_of_their_own(demo_world) -> None:
+    settings, pool, redis = demo_world
     async with Optimizer(settings, pool, redis) as optimizer:
         answers = await optimizer.ask(
             ("a", LAT + 0.010, LON, RESTAURANT_ID), ("b", LAT + 0.011, LON, OTHER_RESTAURANT_ID), ("c", LAT, LON, None)
@@ -114,8 +101,8 @@ async def test_orders_of_two_restaurants_or_without_one_get_trips_of_their_own(w
     assert sum(c.singles for c in optimizer.planned) == len(rides) and sum(c.pairs for c in optimizer.planned) == 0
 
 
-async def test_a_new_order_joins_the_open_trip_of_its_restaurant(world) -> None:
-    settings, pool, redis = world
+async def test_a_new_order_joins_the_open_trip_of_its_restaurant(demo_world) -> None:
+    settings, pool, redis = demo_world
     trip_id, rider = await first_rider(pool)
     async with Optimizer(settings, pool, redis) as optimizer:
         (answer,) = await optimizer.ask(("new", LAT + 0.011, LON, RESTAURANT_ID))
@@ -137,8 +124,8 @@ async def test_a_new_order_joins_the_open_trip_of_its_restaurant(world) -> None:
     ],
     ids=["past-pickup", "full", "cancelled", "picked-up"],
 )
-async def test_a_trip_that_may_not_be_joined_is_not(world, trip: dict) -> None:
-    settings, pool, redis = world
+async def test_a_trip_that_may_not_be_joined_is_not(demo_world, trip: dict) -> None:
+    settings, pool, redis = demo_world
     trip_id, _ = await first_rider(pool, **trip)
     async with Optimizer(settings, pool, redis) as optimizer:
         (answer,) = await optimizer.ask(("new", LAT + 0.011, LON, RESTAURANT_ID))
@@ -147,8 +134,8 @@ async def test_a_trip_that_may_not_be_joined_is_not(world, trip: dict) -> None:
     assert sum(c.joins for c in optimizer.planned) == 0
 
 
-async def test_orders_on_channels_that_do_not_bundle_get_no_trip(world) -> None:
-    settings, pool, redis = world
+async def test_orders_on_channels_that_do_not_bundle_get_no_trip(demo_world) -> None:
+    settings, pool, redis = demo_world
     await first_rider(pool)
     await pool.execute("UPDATE channels SET bundles = false")
     async with Optimizer(settings, pool, redis) as optimizer:
@@ -157,10 +144,10 @@ async def test_orders_on_channels_that_do_not_bundle_get_no_trip(world) -> None:
     assert a.assignments[0].channel_id is not None and optimizer.planned == []
 
 
-async def test_the_feed_serves_open_trips_read_in_the_background(world: tuple) -> None:
+async def test_the_feed_serves_open_trips_read_in_the_background(demo_world: tuple) -> None:
     """The optimizer's source of open trips: re-read off the request path, answered per restaurant;
     a trip that stops being joinable (its second rider) leaves it at the next read."""
-    _, pool, _ = world
+    _, pool, _ = demo_world
     trip_id, order_id = await first_rider(pool)
     feed = OpenTripsFeed(partial(all_open_trips, pool), refresh_s=0.05)
     feed.start()
@@ -169,15 +156,15 @@ async def test_the_feed_serves_open_trips_read_in_the_background(world: tuple) -
             if feed.read_at:
                 break
             await asyncio.sleep(0.02)
-        (row,) = await feed([str(RESTAURANT_ID)])
+        (row,) = feed([str(RESTAURANT_ID)])
         assert (row.trip_id, row.order_id) == (trip_id, order_id)
-        assert await feed([str(OTHER_RESTAURANT_ID)]) == []
+        assert feed([str(OTHER_RESTAURANT_ID)]) == []
         await pool.execute("UPDATE trips SET riders = 2 WHERE id = $1", uuid.UUID(trip_id))
         read = feed.read_at
         for _ in range(100):
             if feed.read_at > read:
                 break
             await asyncio.sleep(0.02)
-        assert await feed([str(RESTAURANT_ID)]) == []
+        assert feed([str(RESTAURANT_ID)]) == []
     finally:
         await feed.stop()

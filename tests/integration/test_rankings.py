@@ -67,6 +67,25 @@ async def test_load_moves_once_per_order_whatever_the_redeliveries(redis: aiored
     assert (await load(a), await load(b)) == (0, 0)
 
 
+async def test_a_batch_of_moves_applies_in_order_and_survives_a_redis_that_lost_its_scripts(
+    redis: aioredis.Redis,
+) -> None:
+    order, other = str(uuid.uuid4()), str(uuid.uuid4())
+    a, b = f"ch-{uuid.uuid4().hex[:6]}", f"ch-{uuid.uuid4().hex[:6]}"
+    Move = rankings.LoadMove
+
+    async def loads() -> tuple[int, int]:
+        load = await redis.hmget(redis_keys.CHANNEL_LOAD, [a, b])
+        return int(load[0] or 0), int(load[1] or 0)
+
+    await redis.script_flush()  # as after a restart: EVALSHA is refused until the script is loaded again
+    moved = await rankings.move_loads(redis, [Move(order, a, 1), Move(other, a, 1), Move(order, b, 2),
+                                              Move(order, a, 1), Move(other, None, 2)])  # fmt: skip
+    assert moved == [True, True, True, False, True]  # the late version-1 event of `order` moves nothing
+    assert await loads() == (0, 1)
+    assert await rankings.move_loads(redis, []) == []
+
+
 async def test_observed_on_time_rate_replaces_the_registered_quality(redis: aioredis.Redis) -> None:
     await redis.delete(redis_keys.OBSERVED_QUALITY)
     quality_only = Weights(cost=0, time=0, quality=1, capacity=0)

@@ -8,32 +8,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
-import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from daemons.optimizer.reoptimizer import Reoptimizer
-from uoom import demo, migrate
+from uoom import demo
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
 from uoom.services.channels import reassign_channel
-from uoom.stores.postgres import create_pool
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
-
-
-@pytest.fixture
-async def world(scratch_dsn, settings, private_redis_url):
-    await migrate.up(scratch_dsn)
-    local = settings.model_copy(update={"database_url": SecretStr(scratch_dsn), "dispatch_interval": 3600})
-    pool = await create_pool(local)
-    redis = aioredis.from_url(private_redis_url)
-    async with pool.acquire() as conn:
-        await demo.load(conn)
-    yield local, pool, redis
-    await pool.close()
-    await redis.aclose()
 
 
 async def place(pool: asyncpg.Pool, channel: str, cost: str, eta_s: int, status: str = "CONFIRMED",
@@ -74,8 +58,8 @@ async def channel_of(pool: asyncpg.Pool, order_id: uuid.UUID) -> str:
     return await pool.fetchval("SELECT channel_id FROM orders WHERE id = $1", order_id)  # type: ignore[no-any-return]
 
 
-async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(world) -> None:
-    settings, pool, redis = world
+async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(demo_world) -> None:
+    settings, pool, redis = demo_world
     costly = await place(pool, "partner-premium", "9.11", 1500)
     reoptimizer = Reoptimizer(settings, pool, LiveChannels(pool, redis))
     moves = await reoptimizer.round()
@@ -94,8 +78,8 @@ async def test_a_costly_assignment_is_moved_with_its_event_in_one_transaction(wo
     assert reoptimizer.fees_paid == Decimal("4.00") and reoptimizer.reassigned == 1
 
 
-async def test_nothing_moves_without_a_gain_above_the_threshold(world) -> None:
-    settings, pool, redis = world
+async def test_nothing_moves_without_a_gain_above_the_threshold(demo_world) -> None:
+    settings, pool, redis = demo_world
     first = Reoptimizer(settings, pool, LiveChannels(pool, redis))
     costly = await place(pool, "partner-premium", "9.11", 1500)
     await first.round()
@@ -106,15 +90,15 @@ async def test_nothing_moves_without_a_gain_above_the_threshold(world) -> None:
     assert await pool.fetchval("SELECT version FROM orders WHERE id = $1", costly) == 2
 
 
-async def test_picked_up_orders_are_never_moved(world) -> None:
-    settings, pool, redis = world
+async def test_picked_up_orders_are_never_moved(demo_world) -> None:
+    settings, pool, redis = demo_world
     gone = await place(pool, "partner-premium", "9.11", 1500, status="PICKED_UP")
     assert await Reoptimizer(settings, pool, LiveChannels(pool, redis)).round() == []
     assert await pool.fetchval("SELECT channel_id FROM orders WHERE id = $1", gone) == "partner-premium"
 
 
-async def test_a_move_worth_less_than_its_fee_is_not_made(world) -> None:
-    settings, pool, redis = world
+async def test_a_move_worth_less_than_its_fee_is_not_made(demo_world) -> None:
+    settings, pool, redis = demo_world
     costly = await place(pool, "partner-premium", "9.11", 1500)
     # The move above gains more than a $4 fee; a $40 fee (5 x the base cost) it does not.
     assert await reoptimizer(settings, pool, redis, reassign_fee_share=5.0).round() == []
@@ -122,8 +106,8 @@ async def test_a_move_worth_less_than_its_fee_is_not_made(world) -> None:
     assert await pool.fetchval("SELECT count(*) FROM outbox_events") == 0
 
 
-async def test_no_move_once_the_courier_reached_the_restaurant(world) -> None:
-    settings, pool, redis = world
+async def test_no_move_once_the_courier_reached_the_restaurant(demo_world) -> None:
+    settings, pool, redis = demo_world
     # Partner Premium's courier reaches the restaurant 5 minutes after the assignment.
     # (ETAs count from creation: each has 25 minutes of its delivery to go, as the fresh one above)
     arrived = await place(pool, "partner-premium", "9.11", 1830, age_s=330)
@@ -136,8 +120,8 @@ async def test_no_move_once_the_courier_reached_the_restaurant(world) -> None:
     assert await pool.fetchval("SELECT now() - assigned_at < interval '1 minute' FROM orders WHERE id = $1", on_the_way)
 
 
-async def test_the_cut_off_and_a_co_rider_are_checked_again_when_the_move_commits(world) -> None:
-    _, pool, _ = world
+async def test_the_cut_off_and_a_co_rider_are_checked_again_when_the_move_commits(demo_world) -> None:
+    _, pool, _ = demo_world
     arrived = await place(pool, "partner-premium", "9.11", 1500, age_s=330)
     pair = await trip(pool, "partner-premium", 2, 600)
     riding = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
@@ -150,8 +134,8 @@ async def test_the_cut_off_and_a_co_rider_are_checked_again_when_the_move_commit
     assert await pool.fetchval("SELECT count(*) FROM outbox_events") == 0
 
 
-async def test_orders_sharing_a_courier_are_never_moved_and_a_lone_rider_leaves_its_trip(world) -> None:
-    settings, pool, redis = world
+async def test_orders_sharing_a_courier_are_never_moved_and_a_lone_rider_leaves_its_trip(demo_world) -> None:
+    settings, pool, redis = demo_world
     pair = await trip(pool, "partner-premium", 2, 600)
     first = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
     second = await place(pool, "partner-premium", "9.11", 1500, trip_id=pair)
@@ -171,8 +155,8 @@ async def test_orders_sharing_a_courier_are_never_moved_and_a_lone_rider_leaves_
     assert await pool.fetchval("SELECT pickup_by <= now() FROM trips WHERE id = $1", single)
 
 
-async def test_a_move_does_not_take_the_slot_the_next_order_would_have_used(world) -> None:
-    settings, pool, redis = world
+async def test_a_move_does_not_take_the_slot_the_next_order_would_have_used(demo_world) -> None:
+    settings, pool, redis = demo_world
     costly = await place(pool, "partner-premium", "9.11", 1500)
     # One order arrived within the interval: one more is expected before the next round, so every
     # channel keeps one slot free. With one free slot elsewhere, the move would take it.
@@ -184,8 +168,8 @@ async def test_a_move_does_not_take_the_slot_the_next_order_would_have_used(worl
     assert [m.order_id for m in await reoptimizer(settings, pool, redis).round()] == [str(costly)]
 
 
-async def test_dispatch_at_once_runs_no_rounds_and_rolling_does(world) -> None:
-    settings, pool, redis = world
+async def test_dispatch_at_once_runs_no_rounds_and_rolling_does(demo_world) -> None:
+    settings, pool, redis = demo_world
     costly = await place(pool, "partner-premium", "9.11", 1500)
     at_once = reoptimizer(settings, pool, redis, dispatch_policy="at-once", dispatch_interval=0.01)
     await asyncio.wait_for(at_once.run(), 30)  # returns at once: there is no loop to run

@@ -167,6 +167,7 @@ class FakeReadModel:
     def __init__(self) -> None:
         self.created_orders: list[Order] = []
         self.through: list[Order] = []
+        self.aside: list[Order] = []
 
     def created(self, order: Order) -> None:
         self.created_orders.append(order)
@@ -174,3 +175,6 @@ class FakeReadModel:
     async def write_through(self, order: Order) -> bool:
         self.through.append(order)
         return True
+
+    def changed_aside(self, order: Order) -> None:
+        self.aside.append(order)

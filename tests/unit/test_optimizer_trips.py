@@ -11,7 +11,7 @@ import pytest
 
 from daemons.optimizer import trips as planner_module
 from daemons.optimizer.batcher import MicroBatcher
-from daemons.optimizer.trips import TripCounts, TripPlanner, plan
+from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner, plan
 from uoom.assignment import Bundling, Channel, Delivery, TripOrder, Weights
 from uoom.assignment.trips import route
 from uoom.live_channels import LiveView
@@ -80,28 +80,27 @@ def test_a_failing_dispatch_is_answered_by_the_flow_without_trips(monkeypatch: p
     assert [a.channel_id for a in solved.result.assignments] == ["bikes", "bikes"]
 
 
-async def test_open_trips_that_cannot_be_read_in_time_leave_the_batch_without_joins(
+async def test_while_the_feed_cannot_read_open_trips_batches_go_on_without_joins(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sources = ["slow", "broken", "fine"]
+    reads = ["fine", "broken", "broken", "fine"]
 
-    async def source(_: object) -> list[OpenTripRow]:
-        match sources.pop(0):
-            case "slow":
-                await asyncio.sleep(1.0)
-            case "broken":
-                raise OSError("connection refused")
+    async def source() -> list[OpenTripRow]:
+        if reads.pop(0) == "broken":
+            raise OSError("connection refused")
         return [open_trip()]
 
+    feed = OpenTripsFeed(source)
     planned: list[TripCounts] = []
-    planner = TripPlanner(source, 300.0, 2700.0, planned.append)
+    planner = TripPlanner(feed, 300.0, 2700.0, planned.append)
     with caplog.at_level(logging.INFO, logger="uoom.optimizer.trips"):
-        for _ in range(2):
+        joined = []
+        for _ in range(4):
+            await feed.read()
             solved = await planner.solve([order(1)], ["r1"], LIVE, 40.0, 25.0, inline=True)
-            assert solved.rides["o1"].trip_id != "t-open"
-        back = await planner.solve([order(1)], ["r1"], LIVE, 40.0, 25.0, inline=True)
-    assert back.rides["o1"].trip_id == "t-open"
-    assert planned == [TripCounts(singles=1), TripCounts(singles=1), TripCounts(joins=1)]
+            joined.append(solved.rides["o1"].trip_id == "t-open")
+    assert joined == [True, False, False, True]  # a failed read forgets the trips it had read before
+    assert planned == [TripCounts(joins=1), TripCounts(singles=1), TripCounts(singles=1), TripCounts(joins=1)]
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]  # one line per outage, one when back
 
 
@@ -109,7 +108,7 @@ async def test_the_batcher_gives_a_late_request_no_trip_and_a_timely_one_its_tri
     async def live() -> LiveView:
         return LIVE
 
-    async def none(_: object) -> list[OpenTripRow]:
+    def none(_: object) -> list[OpenTripRow]:
         return []
 
     batcher = MicroBatcher(live, 50, 25.0, lambda r, n: None, trips=TripPlanner(none, 300.0, 2700.0))
@@ -129,7 +128,7 @@ async def test_the_feed_knows_its_own_answers_before_it_reads_them_back() -> Non
     just joined is not offered again."""
     from decimal import Decimal
 
-    from daemons.optimizer.trips import OpenTripsFeed, Solved
+    from daemons.optimizer.trips import Solved
     from uoom.assignment.model import Assignment, Result, Ride
 
     async def nothing() -> list[OpenTripRow]:
@@ -145,7 +144,7 @@ async def test_the_feed_knows_its_own_answers_before_it_reads_them_back() -> Non
         {"a": Ride("trip-a", None, 600.0)}, TripCounts(singles=1),
     )  # fmt: skip
     feed.answered([alone, other], [place, place], solved)
-    (row,) = await feed([place])
+    (row,) = feed([place])
     assert (row.trip_id, row.channel_id, row.order_id) == ("trip-a", "bikes", "a")
     assert row.ready_in_s == pytest.approx(600.0, abs=5) and row.age_s == pytest.approx(0.0, abs=5)
     joined = Solved(
@@ -153,4 +152,38 @@ async def test_the_feed_knows_its_own_answers_before_it_reads_them_back() -> Non
         {"c": Ride("trip-a", "a", 600.0)}, TripCounts(joins=1),
     )  # fmt: skip
     feed.answered([Delivery("c", (40.0, -74.0), (40.0, -74.01), 20.0, 600.0)], [place], joined)
-    assert await feed([place]) == []
+    assert feed([place]) == []
+
+
+async def test_the_feeds_own_answers_outlive_a_read_that_started_before_their_orders_committed() -> None:
+    """A read whose snapshot was taken before the answered orders committed neither forgets a new
+    single nor offers again a trip just joined; once the answers are older than KEEP_ANSWERS_S,
+    the database alone says what is open."""
+    from decimal import Decimal
+
+    from daemons.optimizer.trips import KEEP_ANSWERS_S, Solved
+    from uoom.assignment.model import Assignment, Result, Ride
+
+    place = "00000000-0000-0000-0000-000000000001"
+    committed = replace(open_trip("t-db"), restaurant_id=place)
+    snapshot: list[OpenTripRow] = [committed]
+
+    async def database() -> list[OpenTripRow]:
+        return list(snapshot)
+
+    feed = OpenTripsFeed(database)
+    await feed.read()
+    single = Solved(Result((Assignment("a", "bikes", Decimal("3.00"), 900),), "OPTIMAL", 1.0, 0),
+                    {"a": Ride("t-new", None, 600.0)}, TripCounts(singles=1))  # fmt: skip
+    join = Solved(Result((Assignment("c", "bikes", Decimal("1.50"), 900),), "OPTIMAL", 1.0, 0),
+                  {"c": Ride("t-db", "first", 600.0)}, TripCounts(joins=1))  # fmt: skip
+    feed.answered([Delivery("a", HERE, (40.01, -74.0), 20.0, 600.0)], [place], single)
+    feed.answered([Delivery("c", HERE, (40.0, -74.01), 20.0, 600.0)], [place], join)
+    await feed.read()  # neither answer committed yet: the database still shows t-db open, t-new not at all
+    assert [row.trip_id for row in feed([place])] == ["t-new"]
+    (row,) = feed([place])
+    assert row.age_s == pytest.approx(0.0, abs=1) and row.ready_in_s == pytest.approx(600.0, abs=1)
+    feed.fresh = {t: (at - KEEP_ANSWERS_S - 1, r) for t, (at, r) in feed.fresh.items()}  # long ago
+    feed.joined = {t: at - KEEP_ANSWERS_S - 1 for t, at in feed.joined.items()}
+    await feed.read()
+    assert [row.trip_id for row in feed([place])] == ["t-db"]  # what the database says, and only that

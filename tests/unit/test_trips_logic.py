@@ -75,7 +75,7 @@ def test_a_trip_id_that_is_no_uuid_still_plans_a_fresh_trip() -> None:
     assert plan is not None and isinstance(plan.id, uuid.UUID)
 
 
-async def test_a_join_writes_the_first_riders_change_and_event_and_writes_it_through(uow: FakeUnitOfWork) -> None:
+async def test_a_join_writes_the_first_riders_change_and_event_and_caches_it(uow: FakeUnitOfWork) -> None:
     trip = uuid.uuid4()
     first = await place(uow, trip)
     reads = FakeReadModel()
@@ -86,7 +86,8 @@ async def test_a_join_writes_the_first_riders_change_and_event_and_writes_it_thr
         (events.ORDER_CREATED, first.id, 1), (events.ORDER_CREATED, second.id, 1),
         (events.ORDER_TRIP_JOINED, first.id, 2)]  # fmt: skip
     assert uow.tables.events[-1][2] == {"tripId": str(trip), "coRiderId": str(second.id)}
-    assert reads.created_orders == [second] and reads.through == [joined]
+    # the first rider's item is the projector's to write, from its event: no PutItem on the joiner's request
+    assert (reads.created_orders, reads.through, reads.aside) == ([second], [], [joined])
     assert second.delivery_cost == Decimal("1.10")  # the optimizer's price stands
     assert (joined.delivery_cost, joined.eta_seconds) == (first.delivery_cost, first.eta_seconds)  # none given
 

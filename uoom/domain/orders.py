@@ -120,6 +120,9 @@ class TripPlan:
     # delivery in the trip (None: it keeps its own)
     co_rider_cost: Decimal | None = None
     co_rider_eta_s: int | None = None
+    # a fresh trip for this order alone (no co-rider planned): nobody else rides it, so boarding
+    # locks no first rider (one round trip less for most orders)
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

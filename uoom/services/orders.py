@@ -73,7 +73,7 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
     if stored:
         reads.created(order)
         if joined is not None:
-            await reads.write_through(joined)
+            reads.changed_aside(joined)
         return order
     # A concurrent twin with the same key committed first and ours rolled back: answer as it did.
     assert idempotency is not None
@@ -96,7 +96,8 @@ def trip_plan(choice: Choice, restaurant: Restaurant) -> TripPlan | None:
     share, deliver = choice.co_rider_cost, choice.co_rider_eta_seconds
     share_cents = cents(share) if share is not None and math.isfinite(share) and share >= 0 else None
     deliver_s = int(deliver) if deliver is not None and deliver >= 0 else None
-    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s, share_cents, deliver_s)
+    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s, share_cents, deliver_s,
+                    alone=choice.co_rider_id is None)  # fmt: skip
 
 
 async def _board(uow: UnitOfWork, new: NewOrder, plan: TripPlan, restaurant: Restaurant,
@@ -119,7 +120,8 @@ async def _board(uow: UnitOfWork, new: NewOrder, plan: TripPlan, restaurant: Res
         alone = replace(alone, cost=cents(dollars(distance, channel)), eta_seconds=eta)
         pickup_in_s = max(ready_in_s, channel.pickup_latency_min * 60.0)
         new = replace(new, estimated_delivery_time=datetime.now(UTC) + timedelta(seconds=eta))
-    fresh = await uow.board_trip(replace(plan, id=uuid.uuid4(), pickup_in_s=pickup_in_s))  # a fresh id: its first rider
+    # a fresh id: the order is its first rider
+    fresh = await uow.board_trip(replace(plan, id=uuid.uuid4(), pickup_in_s=pickup_in_s, alone=True))
     return replace(new, channel=alone, trip_id=None if fresh is None else fresh.trip_id), None
 
 

@@ -53,6 +53,10 @@ class ReadModel(Protocol):
     async def write_through(self, order: Order) -> bool:
         """A changed order: written before the answer, so the next read shows it (bounded wait)."""
 
+    def changed_aside(self, order: Order) -> None:
+        """An order changed by another's request (a join re-prices its trip's first rider): cached
+        at once; its item is the projector's to write, from the order's own event."""
+
 
 Stage = Callable[[str], AbstractContextManager[object]]  # times one step of a use case, by name
 

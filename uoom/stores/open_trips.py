@@ -1,12 +1,10 @@
 """Open trips for the optimizer: one-order trips on a bundling channel, not picked up yet, that a
-new order of the same restaurant may join (docs/dispatch.md). `open_trips`: some restaurants';
-`all_open_trips`: every one (the optimizer's feed reads them in the background, off the request
-path). Times are relative to the database's clock (seconds from now), as the model's."""
+new order of the same restaurant may join (docs/dispatch.md). The optimizer's feed reads them all
+in the background, off the request path. Times are relative to the database's clock (seconds from
+now), as the model's."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
@@ -24,7 +22,6 @@ JOIN orders o ON o.trip_id = t.id
 JOIN restaurants r ON r.id = t.restaurant_id
 WHERE t.riders = 1 AND t.pickup_by > now() AND o.status = ANY($1::order_status_enum[])
 """
-SOME = QUERY + "  AND t.restaurant_id = ANY($2::uuid[])\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +39,6 @@ class OpenTripRow:
     ready_in_s: float
 
 
-async def open_trips(pool: asyncpg.Pool | asyncpg.Connection, restaurant_ids: Iterable[str]) -> list[OpenTripRow]:
-    """The joinable trips of these restaurants (ids that are not uuids have none)."""
-    ids = sorted({u for u in map(_uuid, restaurant_ids) if u is not None})
-    if not ids:
-        return []
-    rows = await pool.fetch(SOME, OPEN, ids)
-    return [_row(r) for r in rows]
-
-
 async def all_open_trips(pool: asyncpg.Pool | asyncpg.Connection) -> list[OpenTripRow]:
     """Every joinable trip: as many as the bundling channels have slots, each holding one."""
     return [_row(r) for r in await pool.fetch(QUERY, OPEN)]
@@ -61,10 +49,3 @@ def _row(r: asyncpg.Record) -> OpenTripRow:
     return OpenTripRow(str(r["trip_id"]), r["channel_id"], str(r["restaurant_id"]), str(r["order_id"]),
                        (r["latitude"], r["longitude"]), (float(to["latitude"]), float(to["longitude"])),
                        r["age_s"], r["ready_in_s"])  # fmt: skip
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None

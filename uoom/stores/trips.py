@@ -36,8 +36,10 @@ async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
     transaction holds no lock yet); None, with nothing changed, when the trip does not take it."""
     pickup_in_s = _pickup_in_s(plan)
     # The first rider first, as every change of an order locks it before its trip (a
-    # re-optimizer's move does): its changes wait for the join, or the join for them.
-    first = await orders.lock_first_rider(conn, plan.id)
+    # re-optimizer's move does): its changes wait for the join, or the join for them. A trip
+    # planned for this order alone has none (should its id be taken after all, the late path
+    # below locks the first rider).
+    first = None if plan.alone else await orders.lock_first_rider(conn, plan.id)
     riders = await conn.fetchval(_BOARD, plan.id, plan.channel_id, plan.restaurant_id, pickup_in_s)
     if riders is None:  # full, past its pickup, or another channel or restaurant
         return None
