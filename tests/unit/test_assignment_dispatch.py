@@ -3,6 +3,7 @@ trip rule kept, the proven bound never above the exact optimum; and fees in re-o
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 from collections import Counter
@@ -158,6 +159,32 @@ def test_the_reported_objective_is_what_the_placements_cost_and_the_bound_holds_
         assert recomputed_objective(orders, chans, trips, bundling, plan) == plan.objective
     assert best.status == "OPTIMAL"
     assert fast.bound <= best.objective <= fast.objective
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_keeping_each_orders_cheapest_joins_loses_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restaurant with many open trips: each order keeps only as many joins as the batch has
+    orders, and the exact optimum is the same as with every join."""
+    dispatch_module = importlib.import_module("uoom.assignment.dispatch")  # the package's name is the function
+    rng = random.Random(300 + seed)
+    chans = random_channels(rng, 3)
+    bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=900.0, on_time_s=2700.0)
+    orders = random_orders(rng, rng.randint(2, 5), 1)
+    firsts = [TripOrder(f"f{k}", orders[0].restaurant, orders[0].pickup,
+                        at(rng.uniform(-2, 2), rng.uniform(-2, 2), orders[0].pickup), rng.uniform(0, 900))
+              for k in range(15)]  # fmt: skip
+    trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(firsts)]
+    table = build_cost_table([Delivery(o.order_id, o.pickup, o.dropoff, 0.0, o.ready_at) for o in orders],
+                             chans, Weights(), 25.0)  # fmt: skip
+    kept = Counter(o.orders[0] for o in trip_options(orders, chans, Weights(), bundling, trips, table.fallback)
+                   if o.trip >= 0)  # fmt: skip
+    assert max(kept.values(), default=0) <= len(orders)
+    pruned = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
+    monkeypatch.setattr(dispatch_module, "_best_joins", lambda joins, keep: joins)
+    every = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
+    assert pruned.status == every.status == "OPTIMAL"
+    assert pruned.objective == every.objective
+    check_plan_keeps_every_rule(orders, chans, trips, bundling, pruned)
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -198,6 +198,7 @@ def trip_options(
             (j, c, c.radius_km, c.pickup_latency_min * 60.0, 3600.0 / c.speed_kmh, fixed, w.capacity * 100.0 * fill)
         )
     on_time = bundling.on_time_s
+    joins: list[Option] = []
     for members in by_restaurant.values():
         if len(members) < 2:
             continue
@@ -254,8 +255,23 @@ def trip_options(
             both = w.cost * money + w.time * (da + db) / 60.0 + 2 * quality
             cost = int((both - alone) * SCALE + 0.5)
             if cost < (fallback[i] or 0):
-                out.append(Option((i,), j, t, cost))
-    return out
+                joins.append(Option((i,), j, t, cost))
+    return out + _best_joins(joins, len(orders))
+
+
+def _best_joins(joins: list[Option], keep: int) -> list[Option]:
+    """Each order's `keep` cheapest joins (in their given order). Exact with `keep` = the batch's
+    orders: the others take at most keep - 1 open trips, a join holds no slot of its own and its
+    cost depends on its order and trip alone, so an order joining a trip beyond its `keep` best
+    could join a free one of those for less. A restaurant with dozens of open trips otherwise
+    gave every order dozens of options and the solver a model it had to search."""
+    ranked: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for k, option in enumerate(joins):
+        ranked[option.orders[0]].append((option.cost, k))
+    if all(len(options) <= keep for options in ranked.values()):
+        return joins
+    kept = {k for options in ranked.values() for _, k in sorted(options)[:keep]}
+    return [option for k, option in enumerate(joins) if k in kept]
 
 
 def _placements(
