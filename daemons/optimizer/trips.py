@@ -110,6 +110,7 @@ class OpenTripsFeed(Background):
     async def read(self) -> None:
         """One read of every open trip; a failed one leaves none (solves go on without joins),
         with one warning per outage and one line when they are read again."""
+        self._forget_before(time.monotonic() - KEEP_ANSWERS_S)  # also while reads fail: no growth in an outage
         try:
             rows = await self.read_all()
         except Exception as exc:  # noqa: BLE001 - reported once; the solves go on without joins
@@ -120,7 +121,6 @@ class OpenTripsFeed(Background):
         if self.failing:
             log.info("open trips read again: joins are back")
         self.failing, self.read_at, self.by_restaurant = False, time.monotonic(), {}
-        self._forget_before(self.read_at - KEEP_ANSWERS_S)
         read = set()
         for row in rows:
             read.add(row.trip_id)
