@@ -55,5 +55,5 @@ async def recent_orders(
 
 async def live_registry(conn: asyncpg.Connection) -> tuple[list[Channel], frozenset[str]]:
     """The enabled channels (no load: a replay starts empty) and those whose couriers carry trips."""
-    bundling = await conn.fetch("SELECT id FROM channels WHERE enabled AND bundles")
-    return await enabled_channels(conn), frozenset(r["id"] for r in bundling)
+    channels = await enabled_channels(conn)
+    return channels, frozenset(c.id for c in channels if c.bundles)
