@@ -47,9 +47,16 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# A server must keep an idle connection open longer than any client keeps it in its pool (ours:
+# aiohttp 15 s, the dashboard 60 s; a load balancer's idle timeout, commonly 60 s). With uvicorn's
+# 5 s a request sent on a connection just before that timer fired, and read only after it (a
+# CPU-starved loop), was dropped unanswered: the client saw a closed connection.
+KEEP_ALIVE_SECONDS = 75
+
 # log_config=None: the daemon's own logging set-up (daemons.kit.logs) formats uvicorn's lines too
 OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "access_log": False, "log_config": None,
-                           "log_level": "warning", "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS}  # fmt: skip
+                           "log_level": "warning", "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+                           "timeout_keep_alive": KEEP_ALIVE_SECONDS}  # fmt: skip
 
 
 def run(factory: str, host: str, port: int, workers: int = 1) -> None:

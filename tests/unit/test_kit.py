@@ -3,6 +3,7 @@ server the relay uses, the one problem+json handler and `--check`."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import socket
@@ -112,6 +113,33 @@ async def test_the_embedded_server_serves_metrics_on_port_0_and_refuses_a_port_i
         await server.stop()
     healthy, line = await check("test", f"http://127.0.0.1:{server.port}/m")
     assert not healthy and line.startswith("test not answering at")
+
+
+async def test_an_idle_connection_outlives_uvicorns_default_keep_alive() -> None:
+    """A client that reuses a connection after 6 s idle (uvicorn closes at 5 s by default; the
+    dashboard's pool keeps connections 60 s) gets its answer on it, not a closed connection."""
+
+    async def document(_: object) -> dict[str, object]:
+        return {"status": "ok", "problems": [], "dependencies": {}}
+
+    async def prometheus(_: object) -> bytes:
+        return b"up 1\n"
+
+    server = EmbeddedServer(small_app("test", metrics_router("/m", "/m/p", document, prometheus)), "127.0.0.1", 0)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    request = b"GET /m/p HTTP/1.1\r\nHost: test\r\n\r\n"
+    try:
+        for pause in (0, 6):
+            await asyncio.sleep(pause)
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200"), (pause, head)
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            assert await reader.readexactly(length) == b"up 1\n"
+    finally:
+        writer.close()
+        await server.stop()
 
 
 class Body(BaseModel):
