@@ -133,7 +133,10 @@ class Settings(BaseSettings):
     api_request_timeout_ms: int = Field(3000, ge=100, description="A request gives up (503) after")
     api_rate_limit_per_second: int = Field(500, ge=1, description="Requests per second per API key")
     api_metrics_require_key: bool = Field(False, description="Put /metrics and /api/metrics behind a key")
-    breaker_failure_threshold: int = Field(5, ge=1, description="Optimizer failures that open the breaker")
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Optimizer failures in breaker_window_seconds, half its calls or more, open the breaker"
+    )
+    breaker_window_seconds: float = Field(5.0, gt=0, description="The breaker counts the calls of this long")
     breaker_recovery_seconds: float = Field(5.0, gt=0, description="Open breaker waits before a trial")
     default_channel_id: str = Field("", description="Last-resort channel when nothing else assigns one")
     status_cache_ttl_ms: int = Field(

@@ -11,9 +11,8 @@ from decimal import Decimal
 from typing import Literal
 
 import aiohttp
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
 
+from daemons.api.breaker import BreakerOpen, RateBreaker
 from daemons.kit.logs import describe
 from uoom.assignment import Delivery, greedy
 from uoom.assignment.costs import dollars, eta_seconds
@@ -46,15 +45,12 @@ class Assigner:
         """`token`: the optimizer's key (uoom/tokens.py); without one the optimizer refuses (401)."""
         self.settings, self.live, self.http = settings, live, http
         self.headers = {**JSON, "Authorization": f"Bearer {token}"} if token else JSON
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=settings.breaker_failure_threshold,
-            default_ttl=settings.breaker_recovery_seconds,
-        )
+        self.breaker = RateBreaker(settings.breaker_failure_threshold, settings.breaker_recovery_seconds,
+                                   settings.breaker_window_seconds)  # fmt: skip
         self.timeout = aiohttp.ClientTimeout(total=settings.optimizer_timeout_ms / 1000)
         self.deadline_ms = max(settings.optimizer_timeout_ms - 20, 5)
         self.url = settings.effective_optimizer_url.rstrip("/") + "/optimize"
         self.sources: dict[str, int] = {}
-        self.breaker_state = "closed"
 
     async def choose(self, order_id: str, pickup: tuple[float, float], dropoff: tuple[float, float],
                      value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> Choice:  # fmt: skip
@@ -82,21 +78,16 @@ class Assigner:
         except ValueError as exc:  # outside the contract's limits: not the optimizer's failure
             log.debug("order %s not sent to the optimizer: %s", order_id, describe(exc))
             return None
-        breaker = await self.breakers.get_breaker("optimizer")
         try:
-            async with (
-                breaker,  # entered first: an open breaker starts no request
-                self.http.post(self.url, data=body, headers=self.headers, timeout=self.timeout) as response,
-            ):
-                response.raise_for_status()
-                answer = OptimizeResponse.model_validate_json(await response.read())
-        except OpenedState:
+            with self.breaker.call():  # entered first: an open breaker starts no request
+                async with self.http.post(self.url, data=body, headers=self.headers, timeout=self.timeout) as response:
+                    response.raise_for_status()
+                    answer = OptimizeResponse.model_validate_json(await response.read())
+        except BreakerOpen:
             return None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.debug("optimizer unavailable: %s", describe(exc))
             return None
-        finally:
-            self.breaker_state = breaker.context.state
         mine = answer.assignment_of(order_id)
         if answer.status == "FALLBACK" or mine is None or mine.channel_id is None:
             return None

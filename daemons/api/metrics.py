@@ -65,7 +65,7 @@ class ApiMetrics:
                 reads=lambda: _or_nan(reads.hit_rate()))  # fmt: skip
         m.counter_reading("order_assignments", "Channel assignments by source", lambda: assigner.sources, "source")
         m.gauge("optimizer_breaker_open", "1 while the optimizer circuit breaker is open",
-                reads=lambda: float(assigner.breaker_state == "opened"))  # fmt: skip
+                reads=lambda: float(assigner.breaker.state == "opened"))  # fmt: skip
         m.counter_reading("rate_limit_redis_failures", "Syncs of the rate limiter that could not reach Redis",
                           lambda: limiter.redis_failures)  # fmt: skip
 
@@ -86,7 +86,7 @@ def api_section(reads: CachedReadModel, assigner: Assigner, limiter: SharedRateL
         "assignment": {
             "sources": sources,
             "fallbackRate": fallbacks / assigned if assigned else None,
-            "breaker": assigner.breaker_state,
+            "breaker": assigner.breaker.state,
         },
         "rateLimit": {"limited": total(limited), "redisFailures": limiter.redis_failures},
         "responses": responses,

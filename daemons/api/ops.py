@@ -56,7 +56,7 @@ async def _document(request: Request) -> dict[str, Any]:
     """Exact P50/P95/P99 per route and stage over 60 s, dependencies, read model, assignment."""
     res = resources(request)
     problems = ["optimizer: circuit breaker open (orders get fallback channels)"] * (
-        res.assigner.breaker_state == "opened"
+        res.assigner.breaker.state == "opened"
     )
     section = api_section(res.reads, res.assigner, res.auth.limiter, res.auth.limited,
                           res.metrics.responses_by_route())  # fmt: skip
