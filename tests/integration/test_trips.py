@@ -93,7 +93,7 @@ class World:
     async def row(self, order_id: uuid.UUID) -> asyncpg.Record:
         return await self.pool.fetchrow(
             """SELECT trip_id, co_rider_id, version, delivery_cost, channel_id, eta_seconds, estimated_delivery_time,
-                      created_at FROM orders WHERE id = $1""",
+                      created_at, updated_at FROM orders WHERE id = $1""",
             order_id,
         )
 
@@ -173,9 +173,8 @@ async def test_a_join_re_prices_and_re_times_the_first_rider_and_moves_the_trips
     first = await world.place(trip, pickup_in_s=300.0)
     assert first.delivery_cost == OPTIMIZER_COST and first.eta_seconds == 900
     second = await world.place(trip, pickup_in_s=700.0, co_rider=(Decimal("1.15"), 1500))
-    joined_at = (await world.row(second.id))["created_at"]  # the join's transaction's now()
-
     after = await world.row(first.id)
+    joined_at = after["updated_at"]  # the join's transaction's now()
     assert (after["delivery_cost"], after["version"], after["co_rider_id"]) == (Decimal("1.15"), 2, second.id)
     assert after["estimated_delivery_time"] == joined_at + timedelta(seconds=1500)
     assert after["eta_seconds"] == round((joined_at - after["created_at"]).total_seconds() + 1500)

@@ -80,12 +80,32 @@ async def test_an_idempotent_answer_is_stored_once_and_reads_back_as_the_same_or
     key = IdempotencyKey(api_key, "key-1", "hash-1")
     async with PostgresUnitOfWork(pool) as uow:
         order = await uow.add_order(new_order())
-        assert await uow.remember(key, order)
-        await uow.commit()
-    async with PostgresUnitOfWork(pool) as uow:
-        assert not await uow.remember(key, order)  # a twin's answer is already there
+        await uow.add_event(events.ORDER_CREATED, order)
+        await uow.remember(key, order)
+        assert await uow.commit()
+    async with PostgresUnitOfWork(pool) as uow:  # a twin: its answer is already there, so nothing of it is kept
+        twin = await uow.add_order(new_order())
+        await uow.add_event(events.ORDER_CREATED, twin)
+        await uow.remember(key, twin)
+        assert not await uow.commit()
         remembered = await uow.remembered(key)
     assert remembered is not None and (remembered.request_hash, remembered.order) == ("hash-1", order)
+    assert await pool.fetchval("SELECT array_agg(id) FROM orders") == [order.id]
+    assert await pool.fetchval("SELECT array_agg(aggregate_id) FROM outbox_events") == [order.id]
+    async with PostgresUnitOfWork(pool) as uow:
+        assert await uow.lock_order(order.id) == order  # built before the INSERT, read back the same
+
+
+async def test_one_commit_writes_a_new_order_and_its_events_in_their_order(pool: asyncpg.Pool) -> None:
+    async with PostgresUnitOfWork(pool) as uow:
+        order = await uow.add_order(new_order())
+        for kind in (events.ORDER_CREATED, events.ORDER_STATUS_CHANGED, events.ORDER_TRIP_JOINED):
+            await uow.add_event(kind, order, {"kind": kind})
+        assert await uow.commit()
+    rows = await pool.fetch("SELECT type, data FROM outbox_events ORDER BY position")
+    assert [(r["type"], r["data"]["kind"]) for r in rows] == [(k, k) for k in
+           (events.ORDER_CREATED, events.ORDER_STATUS_CHANGED, events.ORDER_TRIP_JOINED)]  # fmt: skip
+    assert all(r["data"]["order"] == to_snapshot(order) for r in rows)
 
 
 async def test_restaurants_are_read_once_per_cache_period_and_a_deactivation_shows_after_it(

@@ -40,9 +40,10 @@ class FakeUnitOfWork:
         self.unmovable: set[uuid.UUID] = set()  # what the store's cut-off / co-rider check refuses
         self._before: Tables | None = None
         self._committed = False
+        self._answer: tuple[IdempotencyKey, Order] | None = None  # stored at commit
 
     async def __aenter__(self) -> FakeUnitOfWork:
-        self._before, self._committed = copy.deepcopy(self.tables), False
+        self._before, self._committed, self._answer = copy.deepcopy(self.tables), False, None
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -51,8 +52,14 @@ class FakeUnitOfWork:
             assert self._before is not None
             self.tables, self.rollbacks = self._before, self.rollbacks + 1
 
-    async def commit(self) -> None:
+    async def commit(self) -> bool:
+        """False, keeping nothing, when the answer to remember lost to a twin's (as the real one)."""
+        if self._answer is not None:
+            (key, order), self._answer = self._answer, None
+            if not self._store_answer(key, order):
+                return False
         self._committed, self.commits = True, self.commits + 1
+        return True
 
     async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None:
         return self.restaurants.get(restaurant_id)
@@ -60,7 +67,10 @@ class FakeUnitOfWork:
     async def remembered(self, key: IdempotencyKey) -> Remembered | None:
         return self.tables.idempotency.get((key.api_key_id, key.key))
 
-    async def remember(self, key: IdempotencyKey, order: Order) -> bool:
+    async def remember(self, key: IdempotencyKey, order: Order) -> None:
+        self._answer = (key, order)
+
+    def _store_answer(self, key: IdempotencyKey, order: Order) -> bool:
         if self.twin is not None:  # the twin's transaction commits while ours runs: it outlives our rollback
             (twin_key, twin_order), self.twin = self.twin, None
             assert self._before is not None

@@ -68,8 +68,9 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
                 joined = await uow.set_co_rider(first_rider.id, order.id, plan)
                 await uow.add_event(events.ORDER_TRIP_JOINED, joined,
                                     {"tripId": str(order.trip_id), "coRiderId": str(order.id)})  # fmt: skip
-            if stored := idempotency is None or await uow.remember(idempotency, order):
-                await uow.commit()
+            if idempotency is not None:
+                await uow.remember(idempotency, order)
+            stored = await uow.commit()
     if stored:
         reads.created(order)
         if joined is not None:

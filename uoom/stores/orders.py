@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeAlias
 
 import asyncpg
 
 from uoom.domain import columns
-from uoom.domain.orders import OPEN_STATES, ChannelAssignment, NewOrder, Order, OrderStatus
+from uoom.domain.orders import CENT, OPEN_STATES, ChannelAssignment, NewOrder, Order, OrderStatus
 from uoom.stores.snapshots import address_from_json, address_json, items_from_json, items_json
 
 COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, total,
@@ -46,20 +46,39 @@ def from_row(row: asyncpg.Record | dict[str, Any]) -> Order:
     )
 
 
-async def insert(conn: asyncpg.Connection, new: NewOrder) -> Order:
+def stored(new: NewOrder, at: datetime) -> Order:
+    """The row `new` becomes, created at `at`: built here rather than read back from the INSERT, so
+    that its outbox event and idempotent answer go in the same statement (uoom/stores/unit_of_work.py)."""
     request, channel = new.request, new.channel
-    row = await conn.fetchrow(
-        f"""INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location,
-                total, estimated_delivery_time, channel_id, delivery_cost, eta_seconds,
-                assignment_source, notes, trip_id, co_rider_id)
-            VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            RETURNING {COLUMNS}""",
-        new.id, request.customer_id, request.restaurant_id, items_json(request.items),
-        address_json(request.delivery_address), new.total, new.estimated_delivery_time,
-        channel.channel_id, channel.cost, channel.eta_seconds, channel.source, request.notes,
-        new.trip_id, new.co_rider_id,
+    return Order(
+        id=new.id, customer_id=request.customer_id, restaurant_id=request.restaurant_id, status=OrderStatus.PENDING,
+        items=tuple(request.items), delivery_address=request.delivery_address, notes=request.notes, total=new.total,
+        channel_id=channel.channel_id, eta_seconds=channel.eta_seconds,
+        delivery_cost=None if channel.cost is None else channel.cost.quantize(CENT, ROUND_HALF_UP),  # numeric(10,2)'s
+        estimated_delivery_time=new.estimated_delivery_time, assignment_source=channel.source, created_at=at,
+        updated_at=at, version=1, trip_id=new.trip_id, co_rider_id=new.co_rider_id,
     )  # fmt: skip
-    return from_row(row)
+
+
+INSERT = """INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location, total,
+    estimated_delivery_time, channel_id, delivery_cost, eta_seconds, assignment_source, notes, trip_id,
+    co_rider_id, created_at, updated_at, version)"""
+_TYPES = ("uuid", "uuid", "uuid", "order_status_enum", "jsonb", "jsonb", "numeric", "timestamptz", "text",
+          "numeric", "integer", "text", "text", "uuid", "uuid", "timestamptz", "integer")  # fmt: skip
+
+
+def insert_row(first: int) -> str:
+    """INSERT's row as the parameters `insert_values()` gives, numbered from $first (typed: the
+    row may be SELECTed, where PostgreSQL does not infer them); updated_at is created_at."""
+    cells = [f"${first + i}::{kind}" for i, kind in enumerate(_TYPES)]
+    return ", ".join([*cells[:16], cells[15], cells[16]])
+
+
+def insert_values(order: Order) -> tuple[Any, ...]:
+    return (order.id, order.customer_id, order.restaurant_id, order.status.value, items_json(order.items),
+            address_json(order.delivery_address), order.total, order.estimated_delivery_time, order.channel_id,
+            order.delivery_cost, order.eta_seconds, order.assignment_source, order.notes, order.trip_id,
+            order.co_rider_id, order.created_at, order.version)  # fmt: skip
 
 
 async def fetch(conn: Executor, order_id: uuid.UUID) -> Order | None:

@@ -16,6 +16,7 @@ before they append.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -65,6 +66,26 @@ async def append(
         event_id, event_type, aggregate_id, aggregate_type, aggregate_version, data,
     )  # fmt: skip
     return event_id
+
+
+def columns(events: Sequence[tuple[str, uuid.UUID, int, dict[str, Any], str]]) -> list[list[Any]]:
+    """Events (type, aggregate id, aggregate version, data, aggregate type), each with an id of
+    its own, as the six arrays `insert_from_arrays` takes."""
+    rows = [(uuid.uuid4(), kind, aggregate, aggregate_type, version, data)
+            for kind, aggregate, version, data, aggregate_type in events]  # fmt: skip
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def insert_from_arrays(first: int, condition: str = "true") -> str:
+    """An INSERT of the events given as `columns()` from parameter $first on, in their order (their
+    positions too), when `condition` (SQL of the caller's, no input) holds: one statement for many."""
+    p = [f"${first + i}" for i in range(6)]
+    return f"""INSERT INTO outbox_events (id, type, aggregate_id, aggregate_type, aggregate_version, data)
+        SELECT e.id, e.type, e.aggregate_id, e.aggregate_type, e.aggregate_version, e.data
+        FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::uuid[], {p[3]}::text[], {p[4]}::integer[],
+                    {p[5]}::jsonb[]) WITH ORDINALITY AS e(id, type, aggregate_id, aggregate_type, aggregate_version,
+                                                          data, n)
+        WHERE {condition} ORDER BY e.n"""  # noqa: S608 - numbered placeholders and the caller's SQL; values are bind parameters
 
 
 # -- the relay: claim a batch, then record what became of each event -------------------------------

@@ -6,6 +6,11 @@ and a fake with the same methods (tests/unit) runs them without a database. As i
 Python's unit of work, nothing is kept unless `commit()` is called inside `async with uow:`;
 leaving the block any other way rolls back. Events leave only through the outbox table, written
 in the same transaction as the order (the relay publishes them).
+
+A new order, the events and an idempotent answer are kept until `commit()`, which writes them in
+one statement before the COMMIT: a create was a round trip for each (the order, its event, the
+first rider's event when it joins a trip, the answer), each also a turn of a busy API's event
+loop while the transaction held its connection.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -50,10 +56,10 @@ class UnitOfWork(Protocol):
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None: ...  # fmt: skip
-    async def commit(self) -> None: ...
+    async def commit(self) -> bool: ...
     async def restaurant(self, restaurant_id: uuid.UUID) -> Restaurant | None: ...
     async def remembered(self, key: IdempotencyKey) -> Remembered | None: ...
-    async def remember(self, key: IdempotencyKey, order: Order) -> bool: ...
+    async def remember(self, key: IdempotencyKey, order: Order) -> None: ...
     async def add_order(self, new: NewOrder) -> Order: ...
     async def lock_order(self, order_id: uuid.UUID) -> Order | None: ...
     async def lock_movable(self, order_id: uuid.UUID) -> Order | None: ...
@@ -86,11 +92,14 @@ class PostgresUnitOfWork:
         self._conn: Any = None  # a pool connection while inside `async with`
         self._tx: Any = None
         self._committed = False
+        self._new: Order | None = None  # written at commit, with the events and the answer
+        self._events: list[tuple[str, Order, dict[str, Any]]] = []
+        self._answer: tuple[IdempotencyKey, Order] | None = None
 
     async def __aenter__(self) -> PostgresUnitOfWork:
         self._conn = await self.pool.acquire()
         self._tx = self._conn.transaction()
-        self._committed = False
+        self._committed, self._new, self._events, self._answer = False, None, [], None
         try:
             await self._tx.start()
         except BaseException:
@@ -118,9 +127,40 @@ class PostgresUnitOfWork:
         with contextlib.suppress(Exception):
             await self.pool.release(conn)
 
-    async def commit(self) -> None:
+    async def commit(self) -> bool:
+        """Write what was kept for it and commit: True; or False, with nothing kept, when the
+        idempotent answer was not stored because a concurrent twin's is there (the caller leaves
+        the block: the rollback undoes the rest)."""
+        if (self._new is not None or self._events or self._answer is not None) and not await self._write_kept():
+            return False
         await self._tx.commit()
         self._committed = True
+        return True
+
+    async def _write_kept(self) -> bool:
+        """One statement: the idempotent answer, unless a twin's is there, and only then the new
+        order and the events. True when they were written."""
+        args: list[Any] = []
+        parts = []
+        if self._answer is not None:
+            key, answer = self._answer
+            args += [key.api_key_id, key.key, key.request_hash, to_snapshot(answer)]
+            parts.append("""answer AS (INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code,
+                response) VALUES ($1, $2, $3, 201, $4) ON CONFLICT DO NOTHING RETURNING 1)""")
+        stored = "EXISTS (SELECT FROM answer)" if self._answer is not None else "true"
+        if self._new is not None:
+            row = orders.insert_row(len(args) + 1)
+            args += orders.insert_values(self._new)
+            parts.append(f"new AS ({orders.INSERT} SELECT {row} WHERE {stored})")
+        if self._events:
+            first = len(args) + 1
+            args += outbox.columns(
+                [(kind, order.id, order.version, {"order": to_snapshot(order), **details}, events.AGGREGATE_ORDER)
+                 for kind, order, details in self._events]
+            )  # fmt: skip
+            parts.append(f"kept AS ({outbox.insert_from_arrays(first, stored)})")
+        self._new, self._events, self._answer = None, [], None
+        return bool(await self._conn.fetchval(f"WITH {', '.join(parts)} SELECT {stored}", *args))
 
     # Reads of rows that never change under a use case: outside `async with` they take a pool
     # connection without a transaction (a BEGIN and a ROLLBACK are two round trips and ~3 % of a
@@ -148,17 +188,15 @@ class PostgresUnitOfWork:
         )  # fmt: skip
         return None if row is None else Remembered(row["request_hash"], from_snapshot(row["response"]))
 
-    async def remember(self, key: IdempotencyKey, order: Order) -> bool:
-        """Store the answer under the key; False if a concurrent twin stored one first."""
-        stored = await self._conn.fetchval(
-            """INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response)
-               VALUES ($1, $2, $3, 201, $4) ON CONFLICT DO NOTHING RETURNING 1""",
-            key.api_key_id, key.key, key.request_hash, to_snapshot(order),
-        )  # fmt: skip
-        return stored is not None
+    async def remember(self, key: IdempotencyKey, order: Order) -> None:
+        """Store `order` as the key's answer at commit, unless a concurrent twin stored one first:
+        then `commit()` keeps nothing and says False."""
+        self._answer = (key, order)
 
     async def add_order(self, new: NewOrder) -> Order:
-        return await orders.insert(self._conn, new)
+        """The order as it will be stored (inserted at commit; its trip, if any, boarded first)."""
+        self._new = orders.stored(new, datetime.now(UTC))
+        return self._new
 
     async def lock_order(self, order_id: uuid.UUID) -> Order | None:
         return await orders.lock(self._conn, order_id)
@@ -187,6 +225,6 @@ class PostgresUnitOfWork:
         return None if row is None else channels.to_channel(row)
 
     async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None:
-        """An order event: the order after the change under `order`, plus what the event adds."""
-        data = {"order": to_snapshot(order), **(details or {})}
-        await outbox.append(self._conn, event_type, order.id, order.version, data, events.AGGREGATE_ORDER)
+        """An order event (written at commit): the order after the change under `order`, plus what
+        the event adds."""
+        self._events.append((event_type, order, details or {}))
