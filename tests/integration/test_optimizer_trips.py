@@ -19,7 +19,7 @@ from uoom import demo
 from uoom.assignment import Delivery
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.stores.open_trips import all_open_trips
+from uoom.stores.open_trips import OPEN, QUERY, all_open_trips
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
 OTHER_RESTAURANT_ID = demo.restaurants()[1][0]
@@ -168,3 +168,30 @@ async def test_the_feed_serves_open_trips_read_in_the_background(demo_world: tup
         assert feed([str(RESTAURANT_ID)]) == []
     finally:
         await feed.stop()
+
+
+async def test_reading_the_open_trips_visits_the_open_ones_not_every_trip_and_order(demo_world) -> None:
+    """Five reads a second: 3,000 past trips and their orders (picked up, or past their pickup)
+    beside two open ones must not be scanned; the rows each step of the plan visits stay near
+    the open trips' count."""
+    _, pool, _ = demo_world
+    await pool.execute(
+        """WITH past AS (INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+               SELECT gen_random_uuid(), 'own-bikes', $1, 1 + n % 2, now() - interval '1 hour'
+               FROM generate_series(1, 3000) AS n RETURNING id)
+           INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location, total, trip_id)
+           SELECT gen_random_uuid(), gen_random_uuid(), $1, 'DELIVERED', '[]', '{}', 20, id FROM past""",
+        RESTAURANT_ID,
+    )  # fmt: skip
+    open_ones = {await first_rider(pool) for _ in range(2)}
+    await pool.execute("ANALYZE trips; ANALYZE orders")
+    assert {(r.trip_id, r.order_id) for r in await all_open_trips(pool)} == open_ones
+    (plan,) = await pool.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + QUERY, OPEN)
+
+    def visited(node: dict) -> list[tuple[str, str | None, int]]:
+        read = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)  # a scan's filter reads rows too
+        here = (node["Node Type"], node.get("Relation Name"), read * node["Actual Loops"])
+        return [here] + [step for child in node.get("Plans", []) for step in visited(child)]
+
+    steps = visited(plan["Plan"])
+    assert all(rows <= 20 for _, table, rows in steps if table in ("trips", "orders")), steps
