@@ -67,6 +67,8 @@ class RateBreaker:
 
     def _record(self, *, failed: bool) -> None:
         now = self.clock()
+        if self.state == "opened":  # a call made before it opened: its outcome changes nothing now
+            return
         if self.state == "half-opened":
             self._calls.clear()
             self._failures = 0

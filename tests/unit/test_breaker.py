@@ -135,3 +135,19 @@ def test_a_cancelled_trial_lets_the_next_call_try() -> None:
     assert breaker.state == "opened"
     call(breaker, fails=False)
     assert breaker.state == "closed"
+
+
+def test_calls_in_flight_when_it_opened_neither_extend_nor_end_the_open_time() -> None:
+    breaker, clock = make()
+    in_flight = [breaker.call() for _ in range(THRESHOLD)]
+    for guard in in_flight:
+        guard.__enter__()
+    calls(breaker, clock, failures=THRESHOLD)  # these open it
+    opened_at = clock.now
+    clock.now += RECOVERY_S / 2
+    for guard in in_flight:  # the older calls time out now
+        guard.__exit__(Boom, Boom(), None)
+    assert breaker.state == "opened"
+    clock.now = opened_at + RECOVERY_S  # the recovery time counts from the opening, not from them
+    call(breaker, fails=False)
+    assert breaker.state == "closed"
