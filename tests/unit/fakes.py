@@ -14,6 +14,7 @@ from typing import Any
 
 from uoom.domain.channels import Channel
 from uoom.domain.orders import Boarding, ChannelAssignment, NewOrder, Order, OrderStatus, Restaurant, TripPlan
+from uoom.stores import orders
 from uoom.stores.unit_of_work import IdempotencyKey, Remembered
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -84,10 +85,7 @@ class FakeUnitOfWork:
         return True
 
     async def add_order(self, new: NewOrder) -> Order:
-        r, c = new.request, new.channel
-        order = Order(new.id, r.customer_id, r.restaurant_id, OrderStatus.PENDING, r.items, r.delivery_address,
-                      r.notes, new.total, c.channel_id, c.cost, c.eta_seconds, new.estimated_delivery_time,
-                      c.source, NOW, NOW, 1, new.trip_id, new.co_rider_id)  # fmt: skip
+        order = orders.stored(new, NOW)  # the row the real one writes, created at the fake's NOW
         self.tables.orders[order.id] = order
         return order
 

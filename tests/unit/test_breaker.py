@@ -5,6 +5,7 @@ answers, and after its recovery time lets exactly one trial call through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -25,17 +26,9 @@ def make() -> tuple[RateBreaker, Clock]:
 
 def call(breaker: RateBreaker, *, fails: bool) -> None:
     """One guarded call that fails (Boom) or succeeds; BreakerOpen when it was not made."""
-    with pytest.raises(Boom) if fails else _nothing(), breaker.call():
+    with pytest.raises(Boom) if fails else contextlib.nullcontext(), breaker.call():
         if fails:
             raise Boom
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def calls(breaker: RateBreaker, clock: Clock, *, successes: int = 0, failures: int = 0, step: float = 0.125) -> None:
@@ -70,7 +63,7 @@ def test_half_the_calls_failing_opens_it_and_fewer_than_half_does_not() -> None:
         calls(breaker, clock, successes=3, failures=2)
     assert breaker.state == "closed"
     for fails in [False, True, True] * 20:  # now half of the window's calls and more
-        calls(breaker, clock, failures=1) if fails else calls(breaker, clock, successes=1)
+        calls(breaker, clock, successes=int(not fails), failures=int(fails))
         if breaker.state == "opened":
             break
     assert breaker.state == "opened"

@@ -57,14 +57,12 @@ async def append(
     data: dict[str, Any],
     aggregate_type: str = "order",
 ) -> uuid.UUID:
-    """Write an event; call inside the transaction that changes the aggregate. Its id is the
+    """Write one event on its own (the unit of work writes a use case's events with its other rows,
+    `insert_from_arrays`); call inside the transaction that changes the aggregate. Its id is the
     envelope's `id`, by which consumers dedupe."""
-    event_id = uuid.uuid4()
-    await conn.execute(
-        """INSERT INTO outbox_events (id, type, aggregate_id, aggregate_type, aggregate_version, data)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        event_id, event_type, aggregate_id, aggregate_type, aggregate_version, data,
-    )  # fmt: skip
+    values = columns([(event_type, aggregate_id, aggregate_version, data, aggregate_type)])
+    await conn.execute(insert_from_arrays(1), *values)
+    event_id: uuid.UUID = values[0][0]
     return event_id
 
 
