@@ -151,21 +151,23 @@ class Projector:
         stop while DynamoDB kept failing."""
         delay = 0.5
         while snapshots:
+            error: BaseException | None = None
             try:
                 changed = [s["id"] for s in snapshots if int(s["version"]) > 1]
                 held = await self._versions(ddb, changed) if changed else {}
                 newer = [s for s in snapshots if held.get(s["id"], 0) < int(s["version"])]
                 self.stats.current += len(snapshots) - len(newer)
-                snapshots = await self._write(ddb, newer)
+                snapshots, error = await self._write(ddb, newer)
             except Exception as exc:  # noqa: BLE001 - DynamoDB down, throttled, or the network: retry
                 self.stats.errors += 1
-                log.warning("read model: %s; retrying in %.1f s", exc, delay)
-                if _code(exc) == "ResourceNotFoundException":
-                    await self._recreate_table()
-            else:
-                if not snapshots:
-                    return True
-                log.warning("read model: %d writes failed; retrying in %.1f s", len(snapshots), delay)
+                error = exc
+            if not snapshots:
+                return True
+            log.warning("read model: %d writes failed (%s); retrying in %.1f s", len(snapshots),
+                        error or "lost to concurrent writes", delay)  # fmt: skip
+            # a missing table meets the read of versions or, for a batch of new orders only, the write
+            if error is not None and _code(error) == "ResourceNotFoundException":
+                await self._recreate_table()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
             if stopping.is_set():
@@ -192,8 +194,11 @@ class Projector:
                     await asyncio.sleep(0.05)  # throttled: DynamoDB asks us to slow down
         return held
 
-    async def _write(self, ddb: Any, snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Conditional writes, up to 100 to a transaction; returns the snapshots not written (to retry)."""
+    async def _write(
+        self, ddb: Any, snapshots: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], BaseException | None]:
+        """Conditional writes, up to 100 to a transaction; the snapshots not written (to retry) and
+        the first error a transaction raised, if any (a missing table, DynamoDB down)."""
         chunks = [snapshots[i : i + TRANSACTION_LIMIT] for i in range(0, len(snapshots), TRANSACTION_LIMIT)]
         gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
@@ -202,10 +207,12 @@ class Projector:
                 return await put_all_if_newer(ddb, self.settings, chunk)
 
         results = await asyncio.gather(*(write(c) for c in chunks), return_exceptions=True)
-        failed = []
+        failed: list[dict[str, Any]] = []
+        error: BaseException | None = None
         for chunk, result in zip(chunks, results, strict=True):
             if isinstance(result, BaseException):
                 failed += chunk
+                error = error or result
                 continue
             for snapshot in chunk:
                 outcome = result[snapshot["id"]]
@@ -217,7 +224,7 @@ class Projector:
                 else:
                     setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
         self.stats.errors += len(failed)
-        return failed
+        return failed, error
 
     async def _recreate_table(self) -> None:
         """The table is gone (DynamoDB came back empty): create it, as `uoom migrate up` would."""
@@ -244,18 +251,21 @@ class Projector:
         born = await self._table_created(ddb)
         if born is None or born == self._table_born:
             return
-        if self._table_born is None:  # first sight since start-up: nothing was lost since then
-            self._table_born = born
-            return
-        self._table_born = born
-        await self._rewind(consumer)
+        if self._table_born is None or await self._rewind(consumer):  # None: first sight since start-up
+            self._table_born = born  # else the next check tries again
 
-    async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
+    async def _rewind(self, consumer: AIOKafkaConsumer) -> bool:
+        """Seek every assigned partition back to the read model's lifetime; False if it could not
+        (no partitions during a rebalance, the broker not answering)."""
         since_ms = int((time.time() - self.settings.order_cache_ttl_hours * 3600) * 1000)
         partitions = list(consumer.assignment())
         if not partitions:
-            return
-        offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+            return False
+        try:
+            offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        except KafkaError as exc:
+            log.warning("read model: table recreated, but the topic cannot be re-read yet: %s", exc)
+            return False
         for tp in partitions:
             found = offsets.get(tp)
             if found is None:  # nothing that recent on this partition: no events to re-apply there
@@ -263,6 +273,7 @@ class Projector:
             consumer.seek(tp, found.offset)
         log.warning("read model: table recreated; re-applying the events of the last %d h",
                     self.settings.order_cache_ttl_hours)  # fmt: skip
+        return True
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         try:
