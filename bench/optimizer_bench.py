@@ -35,8 +35,9 @@ from uoom.replay.books import Rules  # noqa: E402
 from uoom.replay.day import SYNTHETIC_DAY, day_channels, generate, twelve_channels  # noqa: E402
 from uoom.replay.policies import COST_ONLY, replay  # noqa: E402
 
-POLICIES = ["static", "greedy", "greedy+joins", "at-once", "batch", "rolling"]
-WEIGHTED = ["at-once", "batch", "rolling"]  # the policies the weights steer: run again with cost-only weights
+POLICIES = ["static", "greedy", "greedy+joins", "at-once", "batch", "rolling", "in-time"]
+# the policies the weights steer: run again with cost-only weights
+WEIGHTED = ["at-once", "batch", "rolling", "in-time"]
 LABELS = {  # the rows of the report
     "static": "static",
     "greedy": "greedy",
@@ -44,6 +45,7 @@ LABELS = {  # the rows of the report
     "at-once": "at once (dispatch() per order, trips + joins): the product",
     "batch": "batch 60 s with trips (exact)",
     "rolling": "rolling (at once + re-optimization every 2 min, the daemon's rules)",
+    "in-time": "in time (held until 8 min before ready, rounds every 30 s; replay only, not in the daemons yet)",
 }
 
 

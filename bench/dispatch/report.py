@@ -185,7 +185,7 @@ NOTES = [
     "The rules and every reading of them the simulation had to choose: docs/dispatch.md.",
     "Policies. static: the first channel of the day's `static_priority` with a free slot in radius. greedy: the "
     "cheapest channel in dollars with a free slot in radius. greedy + joins: the same, or joining an open trip if "
-    "that adds fewer dollars. at once, the product (the optimizer's policy under the default setting "
+    "that adds fewer dollars. at once, the product (the optimizer's policy under the setting "
     "dispatch_policy=at-once): `dispatch()` on each order as it arrives (singles and joins of open trips, the "
     "weighted objective; an order it leaves goes to the composite ranking's best channel with room, as the API "
     "does), the code the optimizer daemon runs and `uoom channels weights tune` replays. batch 60 s: "
@@ -193,7 +193,12 @@ NOTES = [
     "and joins, solved exactly (CP-SAT to proven optimality). rolling: at once plus `reoptimize()` every 2 minutes "
     "over the single-order trips whose courier has not reached the restaurant, each move paying half the old "
     "channel's base cost, under the daemon's rules: a move is made only if it gains more than its fee + 1 point, "
-    "and moves leave every channel a reserve of free slots (the orders of the last 2 minutes).",
+    "and moves leave every channel a reserve of free slots (the orders of the last 2 minutes); the default "
+    "setting dispatch_policy=rolling. in time (replayed only: the daemons do not run it yet): an order whose food "
+    "is ready later than 8 minutes from now waits unassigned; every 30 s the orders within 8 minutes of ready go "
+    "out together through `dispatch()` (pairs and joins, the product's 80 ms deadline); an order ready sooner "
+    "goes at once. A slot is held from assignment, so an order assigned at creation holds its slot through the "
+    "kitchen time: holding it until it is nearly ready frees those slots for others.",
     "$ per delivered order incl. fees and penalties = (trip dollars + fees + $25 per fallback) / delivered orders. "
     "On time = delivered within 45 minutes of creation, over all orders (a fallback is not on time).",
     "The books are recomputed from the trip records by uoom/replay/books.py, not taken from the simulation: "

@@ -26,6 +26,12 @@ REOPT_EVERY_S = 120.0
 REOPT_THRESHOLD = 1.0
 RESERVE_WINDOW_S = 60.0
 EXACT_MS = 10_000.0  # the batch policy is the exact reference: no practical deadline
+# in-time: an order whose food is ready later than the lead waits, unassigned, until it is within
+# the lead of ready, and goes out with the others due at a round (every IN_TIME_EVERY_S). A slot is
+# held from assignment: an order assigned at creation holds one through its whole kitchen time.
+IN_TIME_LEAD_S = 480.0
+IN_TIME_EVERY_S = 30.0
+PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
 
 
 def replay(
@@ -39,16 +45,19 @@ def replay(
     scored_with: Weights | None = None,
     on_order: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """policy: static | greedy | greedy+joins | at-once | batch | rolling. at-once and rolling are the
-    product's: `dispatch()` per order, and an order it leaves goes to the ranking's best channel, as
-    the API does. `on_order(n)` after each of the day's orders (progress)."""
+    """policy: static | greedy | greedy+joins | at-once | batch | rolling | in-time. at-once and
+    rolling are the product's: `dispatch()` per order, and an order it leaves goes to the ranking's
+    best channel, as the API does. in-time (not in the daemons yet): at once for an order whose
+    food is ready within IN_TIME_LEAD_S, the others held and dispatched together (pairs and joins,
+    the product's deadline) at the first round within the lead of their ready time.
+    `on_order(n)` after each of the day's orders (progress)."""
     day = Day(channels, rules)
     index = {c.id: j for j, c in enumerate(channels)}
     solve_ms: list[float] = []
     pending: list[SimOrder] = []
     handed: list[str] = []  # orders the optimizer left and the API's ranking placed
     created = [o.created for o in orders]  # sorted: the day's orders come in creation order
-    every = BATCH_EVERY_S if policy == "batch" else REOPT_EVERY_S if policy == "rolling" else None
+    every = {"batch": BATCH_EVERY_S, "rolling": REOPT_EVERY_S, "in-time": IN_TIME_EVERY_S}.get(policy)
     next_tick = (orders[0].created // every + 1) * every if every else None
 
     def at_creation(o: SimOrder) -> None:
@@ -66,7 +75,7 @@ def replay(
                     day.join(joined, o, o.created)
                     return
         else:
-            batch(day, [o], o.created, weights, penalty, solve_ms, 80.0)
+            batch(day, [o], o.created, weights, penalty, solve_ms, PRODUCT_DEADLINE_MS)
             if o.order_id in day.fallbacks:  # left by the optimizer: the API takes the ranking's best
                 pick = ranking_pick(o, day.live(o.created), weights)
                 if pick is not None:
@@ -85,6 +94,11 @@ def replay(
             if pending:
                 batch(day, pending, now, weights, penalty, solve_ms, EXACT_MS)
                 pending.clear()
+        elif policy == "in-time":
+            due = [o for o in pending if o.ready - now <= IN_TIME_LEAD_S]
+            if due:
+                batch(day, due, now, weights, penalty, solve_ms, PRODUCT_DEADLINE_MS)
+                pending[:] = [o for o in pending if o.ready - now > IN_TIME_LEAD_S]
         else:
             window = max(RESERVE_WINDOW_S, REOPT_EVERY_S)
             arrivals = bisect.bisect_right(created, now) - bisect.bisect_right(created, now - window)
@@ -94,14 +108,14 @@ def replay(
         while next_tick is not None and every and next_tick <= o.created:
             tick(next_tick)
             next_tick += every
-        if policy == "batch":
+        if policy == "batch" or (policy == "in-time" and o.ready - o.created > IN_TIME_LEAD_S):
             pending.append(o)
         else:
             at_creation(o)
         if on_order is not None:
             on_order(n)
     if next_tick is not None and every:
-        for _ in range(30):  # the last orders still get their batch / re-solves
+        for _ in range(math.ceil(3600 / every)):  # the last orders still get their batch / re-solves / release
             tick(next_tick)
             next_tick += every
     return {
