@@ -216,8 +216,9 @@ async def weights_tune(
     policy: str | None = typer.Option(
         None,
         "--policy",
-        metavar="at-once|rolling",
-        help="at-once (dispatch() per order, trips and joins) or rolling (+ re-optimization with fees). "
+        metavar="at-once|rolling|in-time",
+        help="at-once (dispatch() per order, trips and joins), rolling (+ re-optimization with fees) or "
+        "in-time (orders held until near ready, then placed by the optimizer's rounds). "
         "Default: the setting dispatch_policy.",
     ),
     orders: int | None = typer.Option(

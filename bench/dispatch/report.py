@@ -194,11 +194,13 @@ NOTES = [
     "over the single-order trips whose courier has not reached the restaurant, each move paying half the old "
     "channel's base cost, under the daemon's rules: a move is made only if it gains more than its fee + 1 point, "
     "and moves leave every channel a reserve of free slots (the orders of the last 2 minutes); the default "
-    "setting dispatch_policy=rolling. in time (replayed only: the daemons do not run it yet): an order whose food "
-    "is ready later than 8 minutes from now waits unassigned; every 30 s the orders within 8 minutes of ready go "
-    "out together through `dispatch()` (pairs and joins, the product's 80 ms deadline); an order ready sooner "
-    "goes at once. A slot is held from assignment, so an order assigned at creation holds its slot through the "
-    "kitchen time: holding it until it is nearly ready frees those slots for others.",
+    "setting dispatch_policy=rolling. in time (dispatch_policy=in-time): an order whose food is ready later than "
+    "8 minutes from now waits unassigned (the API gives it no channel); every 30 s the optimizer's round places "
+    "the orders now within 8 minutes of ready, alone, by one exact min-cost assignment (no fee, no reserve); an "
+    "order ready sooner goes at once. in time with pairs and joins (the replay only): the due orders go through "
+    "`dispatch()` with pairs and joins of open trips (the product's 80 ms deadline). A slot is held from "
+    "assignment, so an order assigned at creation holds its slot through the kitchen time: holding it until it "
+    "is nearly ready frees those slots for others.",
     "$ per delivered order incl. fees and penalties = (trip dollars + fees + $25 per fallback) / delivered orders. "
     "On time = delivered within 45 minutes of creation, over all orders (a fallback is not on time).",
     "The books are recomputed from the trip records by uoom/replay/books.py, not taken from the simulation: "

@@ -24,7 +24,8 @@ from uoom.live_channels import LiveChannels, LiveView
 log = logging.getLogger("uoom.api.assign")
 CENT = Decimal("0.01")
 JSON = {"Content-Type": "application/json"}
-Source = Literal["optimizer", "ranking", "greedy", "default", "none"]  # what chose the channel
+# what chose the channel; "held": none yet, the optimizer assigns it closer to ready (dispatch_policy in-time)
+Source = Literal["optimizer", "ranking", "greedy", "default", "none", "held"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,13 @@ class Assigner:
                      value: Decimal, ready_in_s: float, restaurant_id: str | None = None) -> Choice:  # fmt: skip
         """The channel of a new order (`value`: its total; `ready_in_s`: when the food is ready;
         `restaurant_id`: lets the optimizer put it on a two-order trip). Never raises for want of a
-        channel: source "none" when nothing assigns one. Only the optimizer's choice carries a trip."""
+        channel: source "none" when nothing assigns one. Only the optimizer's choice carries a trip.
+        Under dispatch_policy in-time an order whose food is ready later than the lead gets no channel
+        now: a slot is held from assignment, so assigning it at creation would hold one through the
+        kitchen time (docs/dispatch.md)."""
+        if self.settings.dispatch_policy == "in-time" and ready_in_s > self.settings.dispatch_lead_seconds:
+            self.sources["held"] = self.sources.get("held", 0) + 1
+            return Choice(None, None, None, "held")
         choice = await self._optimizer(order_id, pickup, dropoff, value, ready_in_s, restaurant_id)
         if choice is None:
             delivery = Delivery(order_id, pickup, dropoff, float(value), ready_in_s)

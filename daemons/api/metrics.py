@@ -74,7 +74,7 @@ def api_section(reads: CachedReadModel, assigner: Assigner, limiter: SharedRateL
                 limited: Counter, responses: dict[str, dict[str, int]]) -> dict[str, Any]:  # fmt: skip
     """The `api` section of the metrics JSON (docs/metrics.md)."""
     sources = dict(assigner.sources)
-    assigned = sum(sources.values())
+    assigned = sum(n for source, n in sources.items() if source != "held")  # held: the optimizer's, later
     fallbacks = assigned - sources.get("optimizer", 0)
     return {
         "readModel": {

@@ -70,7 +70,9 @@ class OptimizerMetrics:
         self._rounds, self._loads = reoptimizer, load_tracker
         self.kit.counter_reading("optimizer_reassignments", "Orders moved by rolling re-optimization",
                                  lambda: reoptimizer.reassigned)  # fmt: skip
-        self.kit.counter_reading("optimizer_reoptimization_rounds", "Rolling re-optimization rounds",
+        self.kit.counter_reading("optimizer_held_assigned", "Held orders given their channel (dispatch_policy in-time)",
+                                 lambda: reoptimizer.released)  # fmt: skip
+        self.kit.counter_reading("optimizer_reoptimization_rounds", "Re-optimization (or in-time) rounds",
                                  lambda: reoptimizer.rounds)  # fmt: skip
         self.kit.counter_reading("optimizer_reassignment_fees_dollars", "Fees the moves paid their old channels",
                                  lambda: float(reoptimizer.fees_paid))  # fmt: skip
@@ -96,6 +98,7 @@ class OptimizerMetrics:
             "reassignments": rounds.reassigned if rounds else 0,
             "reassignmentFees": float(rounds.fees_paid) if rounds else 0.0,
             "reserveSlots": rounds.last_reserve if rounds else None,
+            "heldAssigned": rounds.released if rounds else 0,
             "reoptimizationRounds": rounds.rounds if rounds else 0,
             "lastRoundMs": rounds.last_round_ms if rounds else None,
             "loadEventsApplied": loads.applied if loads else 0,

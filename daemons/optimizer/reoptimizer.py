@@ -5,7 +5,12 @@ channel's base cost) beats the threshold, leaving every channel a reserve of fre
 orders that arrive before the next round (docs/dispatch.md). Each move goes through the
 `reassign_channel` use case (the order's channel and its outbox event, with the fee, in one
 transaction; the cut-off and the co-rider checked again on the locked row). One replica at a time
-(an advisory lock), so two optimizers never move the same orders."""
+(an advisory lock), so two optimizers never move the same orders.
+
+Under dispatch_policy "in-time" the rounds (every UOOM_DISPATCH_RELEASE_INTERVAL) assign instead
+the orders the API held without a channel, once their food is within UOOM_DISPATCH_LEAD_SECONDS of
+ready: one exact assignment of all those due (the min-cost flow, no fee, no reserve: they are the
+demand a reserve keeps slots for), through the same use case, and no moves."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from daemons.background import Background
 from uoom.assignment import CurrentAssignment, Delivery, Reassignment, reoptimize
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.services.channels import reassign_channel
+from uoom.services.channels import IN_TIME, REOPTIMIZED, reassign_channel
 from uoom.stores.orders import MOVABLE, OPEN_SQL
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
@@ -45,6 +50,7 @@ class Reoptimizer(Background):
         self.settings, self.pool, self.live = settings, pool, live
         self.rounds = 0
         self.reassigned = 0
+        self.released = 0  # in-time: held orders given their channel
         self.fees_paid = Decimal(0)  # dollars the committed moves paid their old channels
         self.last_round_ms: float | None = None
         self.last_reserve: int | None = None
@@ -53,12 +59,18 @@ class Reoptimizer(Background):
     def rolling(self) -> bool:
         return self.settings.dispatch_policy == "rolling"
 
+    @property
+    def in_time(self) -> bool:
+        return self.settings.dispatch_policy == "in-time"
+
     async def run(self) -> None:
-        if not self.rolling:
+        if not (self.rolling or self.in_time):
             log.info("dispatch policy %s: no re-optimization rounds", self.settings.dispatch_policy)
             return
+        every = self.settings.dispatch_release_interval if self.in_time else self.settings.dispatch_interval
+        work = self.release if self.in_time else self.round
         while True:
-            await asyncio.sleep(self.settings.dispatch_interval)
+            await asyncio.sleep(every)
             try:
                 # A transaction's lock: it ends with the transaction whatever happens, so the
                 # connection never goes back to the pool still holding it (the pool does not reset
@@ -66,7 +78,7 @@ class Reoptimizer(Background):
                 async with self.pool.acquire() as leader, leader.transaction():
                     if not await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", LEADER_LOCK):
                         continue
-                    await self.round()
+                    await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -112,12 +124,45 @@ class Reoptimizer(Background):
         self.last_round_ms = (time.perf_counter() - started) * 1000
         return committed
 
-    async def _commit(self, move: Reassignment) -> bool:
+    async def release(self) -> list[Reassignment]:
+        """in-time: assign the open orders without a channel (held by the API, or left by every
+        choice at creation) whose food is now within the lead of ready, or past it, oldest first."""
+        started = time.perf_counter()
+        rows = await self.pool.fetch(
+            f"""SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
+                       o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
+                FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
+                WHERE {OPEN_SQL} AND o.channel_id IS NULL AND o.trip_id IS NULL
+                  AND o.created_at + make_interval(secs => r.prep_minutes * 60 - $2) <= now()
+                ORDER BY o.created_at LIMIT $1""",  # noqa: S608 - module constants; values are bind parameters
+            self.settings.reopt_max_orders,
+            self.settings.dispatch_lead_seconds,
+        )
+        if not rows:
+            return []
+        live = await self.live.current()
+        now = datetime.now(UTC)
+        placements = await asyncio.to_thread(
+            reoptimize,
+            [_current_assignment(r, now) for r in rows],
+            live.channels,
+            live.weights,
+            threshold=0.0,
+            deadline_ms=self.settings.optimizer_deadline_ms,
+            fallback_penalty=self.settings.fallback_penalty,
+        )
+        committed = [p for p in placements if await self._commit(p, IN_TIME)]
+        self.released += len(committed)
+        self.rounds += 1
+        self.last_round_ms = (time.perf_counter() - started) * 1000
+        return committed
+
+    async def _commit(self, move: Reassignment, source: str = REOPTIMIZED) -> bool:
         """Apply one move unless it no longer applies (picked up, moved by someone else, past the
         cut-off, or joined by a co-rider since the round read it)."""
         moved = await reassign_channel(
             uuid.UUID(move.order_id), move.from_channel_id, move.to_channel_id, move.cost, move.eta_seconds,
-            move.gain, PostgresUnitOfWork(self.pool), fee=move.fee,
+            move.gain, PostgresUnitOfWork(self.pool), fee=move.fee, source=source,
         )  # fmt: skip
         return moved is not None
 

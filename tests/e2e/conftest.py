@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from uoom import migrate
@@ -192,6 +193,15 @@ async def load_demo(dsn: str) -> None:
         await uoom.demo.load(conn)
     finally:
         await conn.close()
+
+
+async def flushed_redis(settings: Settings, db: int) -> str:
+    """The URL of the stack's Redis database `db` (a test module's own), emptied."""
+    url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + f"/{db}"
+    client = aioredis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    return url
 
 
 @contextlib.asynccontextmanager

@@ -13,9 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from tests.e2e.conftest import create_key, free_port, order_body, poll, run_api, run_daemon, scratch_platform
+from tests.e2e.conftest import (
+    create_key,
+    flushed_redis,
+    free_port,
+    order_body,
+    poll,
+    run_api,
+    run_daemon,
+    scratch_platform,
+)
 from uoom.config import Settings
 
 REDIS_DB = 9  # this module's own Redis database
@@ -23,10 +31,7 @@ REDIS_DB = 9  # this module's own Redis database
 
 @pytest.fixture
 async def platform(scratch_dsn: str, settings: Settings, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    redis_url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = aioredis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
+    redis_url = await flushed_redis(settings, REDIS_DB)
     async with scratch_platform(settings, scratch_dsn, "trips") as env:
         env["UOOM_REDIS_URL"] = redis_url
         key = (await create_key(settings, "trips", dsn=scratch_dsn))[1]

@@ -1,9 +1,12 @@
-"""Rolling re-optimization against real PostgreSQL and Redis, in a database of its own."""
+"""Rolling re-optimization against real PostgreSQL and Redis, in a database of its own; and the
+in-time policy's rounds, which give the orders the API held without a channel their channel once
+the food is within the lead of ready, through the same use case, and move nothing else."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -52,6 +55,16 @@ async def trip(pool: asyncpg.Pool, channel: str, riders: int, pickup_in_s: float
 
 def reoptimizer(settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, **changes: object) -> Reoptimizer:
     return Reoptimizer(settings.model_copy(update=changes), pool, LiveChannels(pool, redis))
+
+
+async def run_until(rounds: Reoptimizer, done: Callable[[], bool]) -> None:
+    """Run the rounds as the daemon does until `done()`; stopped whatever happens."""
+    rounds.start()
+    try:
+        while not done():
+            await asyncio.sleep(0.05)
+    finally:
+        await rounds.stop()
 
 
 async def channel_of(pool: asyncpg.Pool, order_id: uuid.UUID) -> str:
@@ -175,10 +188,70 @@ async def test_dispatch_at_once_runs_no_rounds_and_rolling_does(demo_world) -> N
     await asyncio.wait_for(at_once.run(), 30)  # returns at once: there is no loop to run
     assert at_once.rounds == 0 and await channel_of(pool, costly) == "partner-premium"
     rolling = reoptimizer(settings, pool, redis, dispatch_policy="rolling", dispatch_interval=0.01)
-    rolling.start()
-    try:
-        while rolling.reassigned == 0:
-            await asyncio.sleep(0.05)
-    finally:
-        await rolling.stop()
+    await run_until(rolling, lambda: rolling.reassigned > 0)
     assert await channel_of(pool, costly) != "partner-premium"
+
+
+MINUTE = 60.0
+
+
+async def held(pool: asyncpg.Pool, age_s: float, status: str = "CONFIRMED") -> uuid.UUID:
+    """An order the API held `age_s` ago: no channel, no cost, no ETA."""
+    order_id = uuid.uuid4()
+    created = datetime.now(UTC) - timedelta(seconds=age_s)
+    await pool.execute(
+        """INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location, total,
+               assignment_source, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, '[]', $5, 20, 'held', $6, $6)""",
+        order_id, uuid.uuid4(), RESTAURANT_ID, status,
+        {"latitude": 0.01 + await _latitude(pool), "longitude": await _longitude(pool), "street": "x", "city": "y",
+         "postalCode": "z"}, created,
+    )  # fmt: skip
+    return order_id
+
+
+async def _latitude(pool: asyncpg.Pool) -> float:
+    return float(await pool.fetchval("SELECT latitude FROM restaurants WHERE id = $1", RESTAURANT_ID))
+
+
+async def _longitude(pool: asyncpg.Pool) -> float:
+    return float(await pool.fetchval("SELECT longitude FROM restaurants WHERE id = $1", RESTAURANT_ID))
+
+
+async def _prep_s(pool: asyncpg.Pool) -> float:
+    return float(await pool.fetchval("SELECT prep_minutes FROM restaurants WHERE id = $1", RESTAURANT_ID)) * 60
+
+
+async def test_a_round_assigns_the_held_orders_due_and_leaves_the_others_held(demo_world) -> None:
+    settings, pool, redis = demo_world
+    lead = await _prep_s(pool) - 2 * MINUTE  # the food of an order placed now is ready 2 minutes past the lead
+    due = await held(pool, age_s=3 * MINUTE)
+    early = await held(pool, age_s=1 * MINUTE)
+    picked_up = await held(pool, age_s=3 * MINUTE, status="PICKED_UP")
+    dispatcher = reoptimizer(settings, pool, redis, dispatch_policy="in-time", dispatch_lead_seconds=lead)
+    placed = await dispatcher.release()
+    assert [p.order_id for p in placed] == [str(due)] and dispatcher.released == 1
+    row = await pool.fetchrow(
+        "SELECT channel_id, version, assignment_source, delivery_cost, assigned_at FROM orders WHERE id = $1", due
+    )
+    assert row["channel_id"] == placed[0].to_channel_id and row["delivery_cost"] == placed[0].cost
+    assert (row["version"], row["assignment_source"]) == (2, "in-time")
+    assert datetime.now(UTC) - row["assigned_at"] < timedelta(minutes=1)  # the courier's latency counts from now
+    event = await pool.fetchrow("SELECT type, data FROM outbox_events WHERE aggregate_id = $1", due)
+    assert event["type"] == "order.channel_reassigned"
+    assert (event["data"]["from"], event["data"]["to"], event["data"]["fee"]) == (None, row["channel_id"], "0.00")
+    assert event["data"]["order"]["channelId"] == row["channel_id"]
+    for order_id in (early, picked_up):
+        assert await channel_of(pool, order_id) is None
+    # the next round: nothing more is due
+    assert await dispatcher.release() == []
+
+
+async def test_in_time_runs_release_rounds_and_moves_no_assigned_order(demo_world) -> None:
+    settings, pool, redis = demo_world
+    costly = await place(pool, "partner-premium", "9.11", 1500)  # rolling would move it (test_reoptimizer)
+    due = await held(pool, age_s=await _prep_s(pool))  # ready now
+    dispatcher = reoptimizer(settings, pool, redis, dispatch_policy="in-time", dispatch_release_interval=0.01)
+    await run_until(dispatcher, lambda: dispatcher.released > 0)
+    assert await channel_of(pool, due) is not None
+    assert await channel_of(pool, costly) == "partner-premium" and dispatcher.reassigned == 0

@@ -202,3 +202,16 @@ async def test_the_optimizers_key_is_sent_and_an_answer_beyond_the_columns_is_no
     fine = {"assignments": [{"orderId": "o1", "channelId": "dear-fast", "cost": 6.0, "etaSeconds": 600}],
             "status": "OPTIMAL", "solveMs": 1.0}  # fmt: skip
     assert (await choose(assigner(FakeRedis(), FakeOptimizer(fine)))).source == "optimizer"
+
+
+async def test_in_time_holds_an_order_far_from_ready_without_asking_anyone() -> None:
+    optimizer = FakeOptimizer({"status": "OPTIMAL", "assignments": []})
+    live = LiveChannels(FakePool(ROWS), FakeRedis())
+    settings = Settings(default_channel_id="", dispatch_policy="in-time", dispatch_lead_seconds=480)
+    held = Assigner(settings, live, optimizer)  # type: ignore[arg-type]
+    far = await held.choose("o1", PICKUP, DROPOFF, Decimal("31.50"), 481.0)
+    assert (far.channel_id, far.cost, far.eta_seconds, far.source) == (None, None, None, "held")
+    assert optimizer.sent == [] and held.sources == {"held": 1}
+    # within the lead of ready: chosen now, as under the other policies
+    near = await held.choose("o2", PICKUP, DROPOFF, Decimal("31.50"), 480.0)
+    assert near.channel_id is not None and near.source != "held" and len(optimizer.sent) == 1

@@ -134,7 +134,10 @@ def test_bad_input_is_one_line_and_exit_2_before_any_replay() -> None:
         (["-c", "cost=1", "--apply", "2"], "error: --apply takes 'best' or a candidate number 1..1, not '2'"),
         (["-c", "cost=1", "--hours", "0"], "error: --hours must be > 0, not 0.0"),
         (["-c", "cost=1", "--hours", "2", "--day", "x.json"], "error: --day and --hours are two sources: give one"),
-        (["-c", "cost=1", "--policy", "batch"], "error: --policy must be one of at-once, rolling, not 'batch'"),
+        (
+            ["-c", "cost=1", "--policy", "batch"],
+            "error: --policy must be one of at-once, rolling, in-time, not 'batch'",
+        ),
     ]:
         result = runner.invoke(app, ["channels", "weights", "tune", *args])
         assert (result.exit_code, result.stdout, result.stderr.strip()) == (2, "", message), args

@@ -29,6 +29,8 @@ EXACT_MS = 10_000.0  # the batch policy is the exact reference: no practical dea
 # in-time: an order whose food is ready later than the lead waits, unassigned, until it is within
 # the lead of ready, and goes out with the others due at a round (every IN_TIME_EVERY_S). A slot is
 # held from assignment: an order assigned at creation holds one through its whole kitchen time.
+# The daemons' rounds place the due orders alone (one min-cost flow: daemons/optimizer/reoptimizer.py
+# release); in-time+trips (the replay only) puts them through dispatch() with pairs and joins.
 IN_TIME_LEAD_S = 480.0
 IN_TIME_EVERY_S = 30.0
 PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
@@ -45,19 +47,22 @@ def replay(
     scored_with: Weights | None = None,
     on_order: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """policy: static | greedy | greedy+joins | at-once | batch | rolling | in-time. at-once and
-    rolling are the product's: `dispatch()` per order, and an order it leaves goes to the ranking's
-    best channel, as the API does. in-time (not in the daemons yet): at once for an order whose
-    food is ready within IN_TIME_LEAD_S, the others held and dispatched together (pairs and joins,
-    the product's deadline) at the first round within the lead of their ready time.
-    `on_order(n)` after each of the day's orders (progress)."""
+    """policy: static | greedy | greedy+joins | at-once | batch | rolling | in-time | in-time+trips.
+    at-once, rolling and in-time are the product's: `dispatch()` per order, and an order it leaves
+    goes to the ranking's best channel, as the API does; in-time holds an order whose food is ready
+    later than IN_TIME_LEAD_S and places it alone at the first round within the lead of ready, as
+    the optimizer's rounds do (`release`); in-time+trips places the due orders through `dispatch()`
+    with pairs and joins instead (not in the daemons). `on_order(n)` after each of the day's orders
+    (progress)."""
     day = Day(channels, rules)
     index = {c.id: j for j, c in enumerate(channels)}
     solve_ms: list[float] = []
     pending: list[SimOrder] = []
     handed: list[str] = []  # orders the optimizer left and the API's ranking placed
     created = [o.created for o in orders]  # sorted: the day's orders come in creation order
-    every = {"batch": BATCH_EVERY_S, "rolling": REOPT_EVERY_S, "in-time": IN_TIME_EVERY_S}.get(policy)
+    held = policy.startswith("in-time")
+    every = BATCH_EVERY_S if policy == "batch" else REOPT_EVERY_S if policy == "rolling" else None
+    every = IN_TIME_EVERY_S if held else every
     next_tick = (orders[0].created // every + 1) * every if every else None
 
     def at_creation(o: SimOrder) -> None:
@@ -94,11 +99,15 @@ def replay(
             if pending:
                 batch(day, pending, now, weights, penalty, solve_ms, EXACT_MS)
                 pending.clear()
-        elif policy == "in-time":
+        elif held:
             due = [o for o in pending if o.ready - now <= IN_TIME_LEAD_S]
-            if due:
+            if due and policy == "in-time+trips":
                 batch(day, due, now, weights, penalty, solve_ms, PRODUCT_DEADLINE_MS)
-                pending[:] = [o for o in pending if o.ready - now > IN_TIME_LEAD_S]
+                left = set()
+            elif due:
+                left = release(day, due, now, weights, penalty, solve_ms)
+            if due:  # what a round could not place stays held for the next
+                pending[:] = [o for o in pending if o.ready - now > IN_TIME_LEAD_S or o.order_id in left]
         else:
             window = max(RESERVE_WINDOW_S, REOPT_EVERY_S)
             arrivals = bisect.bisect_right(created, now) - bisect.bisect_right(created, now - window)
@@ -108,7 +117,7 @@ def replay(
         while next_tick is not None and every and next_tick <= o.created:
             tick(next_tick)
             next_tick += every
-        if policy == "batch" or (policy == "in-time" and o.ready - o.created > IN_TIME_LEAD_S):
+        if policy == "batch" or (held and o.ready - o.created > IN_TIME_LEAD_S):
             pending.append(o)
         else:
             at_creation(o)
@@ -118,6 +127,8 @@ def replay(
         for _ in range(math.ceil(3600 / every)):  # the last orders still get their batch / re-solves / release
             tick(next_tick)
             next_tick += every
+    for o in pending:  # never placed: the fallback
+        day.fall_back(o)
     return {
         **summarize(day, orders, rules, penalty, solve_ms, scored_with or weights),
         "ranking_fallbacks": len(handed),
@@ -180,6 +191,24 @@ def batch(
                 day.open(index[p.channel_id], [o, by_id[p.partner_id]], now)
         else:
             day.open(index[p.channel_id], [o], now)
+
+
+def release(
+    day: Day, due: list[SimOrder], now: float, weights: Weights, penalty: float, solve_ms: list[float]
+) -> set[str]:
+    """The optimizer's in-time round: the due orders placed alone by one exact assignment (no fee, no
+    reserve, any gain over the fallback); the ids of those left without a channel."""
+    live = day.live(now)
+    index = {c.id: j for j, c in enumerate(live)}
+    pool = [CurrentAssignment(Delivery(o.order_id, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0)), None)
+            for o in due]  # fmt: skip
+    start = time.perf_counter()
+    placed = reoptimize(pool, live, weights, threshold=0.0, deadline_ms=PRODUCT_DEADLINE_MS, fallback_penalty=penalty)
+    solve_ms.append((time.perf_counter() - start) * 1000)
+    by_id = {o.order_id: o for o in due}
+    for p in placed:
+        day.open(index[p.to_channel_id], [by_id.pop(p.order_id)], now)
+    return set(by_id)
 
 
 def roll(day: Day, now: float, weights: Weights, penalty: float, index: dict[str, int], reserve: int) -> None:

@@ -12,7 +12,8 @@ from uoom.replay.books import Rules
 from uoom.replay.day import SimOrder
 from uoom.replay.policies import replay
 
-POLICIES = ("at-once", "rolling")  # the product's policies: dispatch() per order, and + re-optimization
+# the product's policies: dispatch() per order, + re-optimization, and holding orders until near ready
+POLICIES = ("at-once", "rolling", "in-time")
 # The small sensible set next to the weights in use (the day's defaults are Weights()).
 SUGGESTED = (
     ("day defaults", Weights()),

@@ -2,7 +2,8 @@
 `order.channel_reassigned` event (with the fee the move pays its old channel) in one transaction,
 unless the move no longer applies: the order changed since the move was planned (picked up, or
 moved by someone else), its courier reached the restaurant (the cut-off), or it shares a courier
-with another order (a trip of two)."""
+with another order (a trip of two). The same use case gives an order held without a channel its
+first one (dispatch_policy in-time): a move from no channel, with no fee."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from uoom.domain.orders import ChannelAssignment, Order
 from uoom.stores.unit_of_work import UnitOfWork
 
 REOPTIMIZED = "reoptimized"  # the order's assignmentSource after a move
+IN_TIME = "in-time"  # ... after the optimizer assigned an order held without a channel (dispatch_policy in-time)
 
 
 async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str, cost: Decimal,
                            eta_from_now_s: int, gain: float, uow: UnitOfWork, fee: Decimal = Decimal(0),
-                           now: datetime | None = None) -> Order | None:  # fmt: skip
+                           now: datetime | None = None, source: str = REOPTIMIZED) -> Order | None:  # fmt: skip
     """The moved order, or None when the move no longer applies (nothing written). `gain` is in
     objective points net of the fee; `fee` the dollars the move pays `from_channel_id`."""
     async with uow:
@@ -28,7 +30,7 @@ async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_
             return None
         # the order's ETA counts from its creation; the solver's from now
         eta = eta_from_now_s + int(((now or datetime.now(UTC)) - order.created_at).total_seconds())
-        moved = await uow.set_channel(order_id, ChannelAssignment(to_channel_id, cost, eta, REOPTIMIZED))
+        moved = await uow.set_channel(order_id, ChannelAssignment(to_channel_id, cost, eta, source))
         details = {"from": from_channel_id, "to": to_channel_id, "gain": gain, "fee": f"{fee:.2f}"}
         await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, moved, details)
         await uow.commit()
