@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         "open orders move where a move gains more than its fee (-1.1 % $ per delivered order vs at-once on the "
         "synthetic day); at-once: no moves; in-time: an order whose food is ready later than dispatch_lead_seconds "
         "is placed without a channel and the optimizer assigns it once it is that close to ready (-7.2 % vs "
-        "rolling on the day, bench/reports/optimizer.md; held orders wait for the optimizer)",
+        "rolling on the day, bench/reports/optimizer.md; the API assigns those the optimizer leaves past due)",
     )
     dispatch_interval: float = Field(
         120.0, gt=0, description="Seconds between rolling re-optimizations (120: the interval that won the day)"

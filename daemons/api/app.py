@@ -18,6 +18,7 @@ from daemons.api import problems
 from daemons.api.assign import Assigner
 from daemons.api.auth import Authorizer
 from daemons.api.cache_updater import CacheUpdater
+from daemons.api.held_sweeper import HeldSweeper
 from daemons.api.metrics import ApiMetrics, TimingAndLimits
 from daemons.api.ratelimit import SharedRateLimiter
 from daemons.api.read_model import CachedReadModel
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = LiveChannels(pool, redis, redis_health=dependencies.track("redis"))
         await live.listen(stack)
         assigner = Assigner(settings, live, http, _optimizer_token(settings))
+        sweeper = HeldSweeper(settings, pool, assigner)  # in-time only: held orders the optimizer left
+        sweeper.start()
+        stack.push_async_callback(sweeper.stop)
         auth = Authorizer(pool, limiter, metrics.registry)
         await auth.start()  # hears `uoom keys revoke` at once
         stack.push_async_callback(auth.close)

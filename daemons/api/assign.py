@@ -61,17 +61,33 @@ class Assigner:
         Under dispatch_policy in-time an order whose food is ready later than the lead gets no channel
         now: a slot is held from assignment, so assigning it at creation would hold one through the
         kitchen time (docs/dispatch.md)."""
-        if self.settings.dispatch_policy == "in-time" and ready_in_s > self.settings.dispatch_lead_seconds:
-            self.sources["held"] = self.sources.get("held", 0) + 1
-            return Choice(None, None, None, "held")
+        if self.holds(ready_in_s):
+            return self.counted(Choice(None, None, None, "held"))
         choice = await self._optimizer(order_id, pickup, dropoff, value, ready_in_s, restaurant_id)
         if choice is None:
-            delivery = Delivery(order_id, pickup, dropoff, float(value), ready_in_s)
-            live = await self.live.current(fresh=True)
-            choice = (self._ranking(delivery, live) if live.redis_ok else None) or self._greedy(delivery, live)
+            return await self.without_optimizer(Delivery(order_id, pickup, dropoff, float(value), ready_in_s))
+        return self.counted(choice)
+
+    def holds(self, ready_in_s: float) -> bool:
+        """in-time: an order far from ready waits for the optimizer's round, unless the optimizer is
+        failing now (the breaker is open): then it is assigned at once, as under the other policies."""
+        return (
+            self.settings.dispatch_policy == "in-time"
+            and ready_in_s > self.settings.dispatch_lead_seconds
+            and self.breaker.state != "opened"
+        )
+
+    async def without_optimizer(self, delivery: Delivery) -> Choice:
+        """The ranking's best feasible channel, else the cheapest feasible one by the greedy rule, else
+        the configured default (source "none" without one). Counted."""
+        live = await self.live.current(fresh=True)
+        choice = (self._ranking(delivery, live) if live.redis_ok else None) or self._greedy(delivery, live)
         if choice is None:
             choice = Choice(self.settings.default_channel_id or None, None, None,
                             "default" if self.settings.default_channel_id else "none")  # fmt: skip
+        return self.counted(choice)
+
+    def counted(self, choice: Choice) -> Choice:
         self.sources[choice.source] = self.sources.get(choice.source, 0) + 1
         return choice
 

@@ -21,16 +21,15 @@ import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
 from daemons.background import Background
-from uoom.assignment import CurrentAssignment, Delivery, Reassignment, reoptimize
+from uoom.assignment import Reassignment, reoptimize
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
 from uoom.services.channels import IN_TIME, REOPTIMIZED, reassign_channel
-from uoom.stores.orders import MOVABLE, OPEN_SQL
+from uoom.stores.orders import MOVABLE, OPEN_SQL, ROUND_COLUMNS, current_assignment, unassigned_due
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger("uoom.optimizer.reoptimizer")
@@ -87,8 +86,7 @@ class Reoptimizer(Background):
     async def round(self) -> list[Reassignment]:
         started = time.perf_counter()
         rows = await self.pool.fetch(
-            f"""SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
-                       o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
+            f"""SELECT {ROUND_COLUMNS}
                 FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
                 WHERE {MOVABLE}
                 ORDER BY o.created_at LIMIT $1""",  # noqa: S608 - module constants; values are bind parameters
@@ -105,7 +103,7 @@ class Reoptimizer(Background):
         reserve = self.last_reserve = reserve_slots(arrivals, window, self.settings.dispatch_interval)
         live = await self.live.current()
         now = datetime.now(UTC)
-        current = [_current_assignment(r, now) for r in rows]
+        current = [current_assignment(r, now) for r in rows]
         moves = await asyncio.to_thread(
             reoptimize,
             current,
@@ -128,23 +126,14 @@ class Reoptimizer(Background):
         """in-time: assign the open orders without a channel (held by the API, or left by every
         choice at creation) whose food is now within the lead of ready, or past it, oldest first."""
         started = time.perf_counter()
-        rows = await self.pool.fetch(
-            f"""SELECT o.id, o.channel_id, o.delivery_location, o.total, o.created_at,
-                       o.estimated_delivery_time, r.latitude, r.longitude, r.prep_minutes
-                FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
-                WHERE {OPEN_SQL} AND o.channel_id IS NULL AND o.trip_id IS NULL
-                  AND o.created_at + make_interval(secs => r.prep_minutes * 60 - $2) <= now()
-                ORDER BY o.created_at LIMIT $1""",  # noqa: S608 - module constants; values are bind parameters
-            self.settings.reopt_max_orders,
-            self.settings.dispatch_lead_seconds,
-        )
+        rows = await unassigned_due(self.pool, self.settings.dispatch_lead_seconds, 0.0, self.settings.reopt_max_orders)
         if not rows:
             return []
         live = await self.live.current()
         now = datetime.now(UTC)
         placements = await asyncio.to_thread(
             reoptimize,
-            [_current_assignment(r, now) for r in rows],
+            [current_assignment(r, now) for r in rows],
             live.channels,
             live.weights,
             threshold=0.0,
@@ -165,19 +154,3 @@ class Reoptimizer(Background):
             move.gain, PostgresUnitOfWork(self.pool), fee=move.fee, source=source,
         )  # fmt: skip
         return moved is not None
-
-
-def _current_assignment(row: Any, now: datetime) -> CurrentAssignment:
-    drop = row["delivery_location"]
-    ready_at = (row["created_at"] - now).total_seconds() + row["prep_minutes"] * 60
-    remaining = None
-    if row["estimated_delivery_time"] is not None:
-        remaining = max(int((row["estimated_delivery_time"] - now).total_seconds()), 0)
-    delivery = Delivery(
-        str(row["id"]),
-        (row["latitude"], row["longitude"]),
-        (drop["latitude"], drop["longitude"]),
-        float(row["total"]),
-        max(ready_at, 0.0),
-    )
-    return CurrentAssignment(delivery, row["channel_id"], remaining)

@@ -10,9 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
+from daemons.api.assign import Assigner
+from daemons.api.held_sweeper import HeldSweeper
 from daemons.optimizer.reoptimizer import Reoptimizer
 from uoom import demo
 from uoom.config import Settings
@@ -255,3 +258,29 @@ async def test_in_time_runs_release_rounds_and_moves_no_assigned_order(demo_worl
     await run_until(dispatcher, lambda: dispatcher.released > 0)
     assert await channel_of(pool, due) is not None
     assert await channel_of(pool, costly) == "partner-premium" and dispatcher.reassigned == 0
+
+
+async def test_the_api_assigns_held_orders_the_optimizer_left_past_due(demo_world) -> None:
+    settings, pool, redis = demo_world
+    lead = await _prep_s(pool) - 10 * MINUTE  # due 10 minutes after creation
+    in_time = settings.model_copy(
+        update={"dispatch_policy": "in-time", "dispatch_lead_seconds": lead, "default_channel_id": ""}
+    )
+    async with aiohttp.ClientSession() as http:  # the optimizer is never asked: it is the one missing
+        sweeper = HeldSweeper(in_time, pool, Assigner(in_time, LiveChannels(pool, redis), http))
+        overdue = await held(pool, age_s=10 * MINUTE + sweeper.late_s + 5)
+        just_due = await held(pool, age_s=10 * MINUTE + 5)  # the optimizer's next round may still take it
+        assert await sweeper.sweep() == 1 and sweeper.assigned == 1
+    row = await pool.fetchrow("SELECT channel_id, assignment_source, version FROM orders WHERE id = $1", overdue)
+    assert row["channel_id"] is not None and row["assignment_source"] in ("ranking", "greedy") and row["version"] == 2
+    event = await pool.fetchrow("SELECT type, data FROM outbox_events WHERE aggregate_id = $1", overdue)
+    assert event["type"] == "order.channel_reassigned" and event["data"]["from"] is None
+    assert await channel_of(pool, just_due) is None
+
+
+async def test_the_api_sweeps_nothing_under_the_other_policies(demo_world) -> None:
+    settings, pool, redis = demo_world
+    async with aiohttp.ClientSession() as http:
+        sweeper = HeldSweeper(settings, pool, Assigner(settings, LiveChannels(pool, redis), http))
+        await asyncio.wait_for(sweeper.run(), 5)  # rolling: returns at once
+    assert sweeper.assigned == 0

@@ -215,3 +215,13 @@ async def test_in_time_holds_an_order_far_from_ready_without_asking_anyone() -> 
     # within the lead of ready: chosen now, as under the other policies
     near = await held.choose("o2", PICKUP, DROPOFF, Decimal("31.50"), 480.0)
     assert near.channel_id is not None and near.source != "held" and len(optimizer.sent) == 1
+
+
+async def test_in_time_holds_nothing_while_the_optimizer_is_failing() -> None:
+    """A held order waits for the optimizer's round: with the breaker open it is assigned at once."""
+    live = LiveChannels(FakePool(ROWS), FakeRedis())
+    settings = Settings(default_channel_id="", dispatch_policy="in-time", dispatch_lead_seconds=480)
+    failing = Assigner(settings, live, FakeOptimizer(None))  # type: ignore[arg-type]
+    failing.breaker.state = "opened"
+    choice = await failing.choose("o1", PICKUP, DROPOFF, Decimal("31.50"), 1200.0)
+    assert choice.channel_id is not None and choice.source in ("ranking", "greedy")

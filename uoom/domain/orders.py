@@ -104,7 +104,7 @@ class ChannelAssignment:
     channel_id: str | None
     cost: Decimal | None
     eta_seconds: int | None
-    source: str  # optimizer | ranking | greedy | default | none | reoptimized
+    source: str  # optimizer | ranking | greedy | default | none | held | reoptimized | in-time
 
 
 @dataclass(frozen=True, slots=True)

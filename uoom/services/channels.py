@@ -19,9 +19,10 @@ REOPTIMIZED = "reoptimized"  # the order's assignmentSource after a move
 IN_TIME = "in-time"  # ... after the optimizer assigned an order held without a channel (dispatch_policy in-time)
 
 
-async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str, cost: Decimal,
-                           eta_from_now_s: int, gain: float, uow: UnitOfWork, fee: Decimal = Decimal(0),
-                           now: datetime | None = None, source: str = REOPTIMIZED) -> Order | None:  # fmt: skip
+async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str,
+                           cost: Decimal | None, eta_from_now_s: int | None, gain: float, uow: UnitOfWork,
+                           fee: Decimal = Decimal(0), now: datetime | None = None,
+                           source: str = REOPTIMIZED) -> Order | None:  # fmt: skip
     """The moved order, or None when the move no longer applies (nothing written). `gain` is in
     objective points net of the fee; `fee` the dollars the move pays `from_channel_id`."""
     async with uow:
@@ -29,7 +30,8 @@ async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_
         if order is None or not order.movable_from(from_channel_id):
             return None
         # the order's ETA counts from its creation; the solver's from now
-        eta = eta_from_now_s + int(((now or datetime.now(UTC)) - order.created_at).total_seconds())
+        since_created = int(((now or datetime.now(UTC)) - order.created_at).total_seconds())
+        eta = None if eta_from_now_s is None else eta_from_now_s + since_created
         moved = await uow.set_channel(order_id, ChannelAssignment(to_channel_id, cost, eta, source))
         details = {"from": from_channel_id, "to": to_channel_id, "gain": gain, "fee": f"{fee:.2f}"}
         await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, moved, details)

@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from uoom.assignment import CurrentAssignment, Delivery
 from uoom.domain import columns
 from uoom.domain.orders import CENT, OPEN_STATES, ChannelAssignment, NewOrder, Order, OrderStatus
 from uoom.stores.snapshots import address_from_json, address_json, items_from_json, items_json
@@ -183,3 +184,39 @@ async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_i
         order_id, co_rider_id, trip_id, pickup_in_s, cost, deliver_in_s,
     )  # fmt: skip
     return from_row(row)
+
+
+# What a dispatch round reads of an order (o) and its restaurant (r).
+ROUND_COLUMNS = """o.id, o.channel_id, o.delivery_location, o.total, o.created_at, o.estimated_delivery_time,
+                   r.latitude, r.longitude, r.prep_minutes"""
+
+
+async def unassigned_due(pool: asyncpg.Pool, lead_s: float, late_s: float, limit: int) -> list[asyncpg.Record]:
+    """Open orders with no channel and no trip (held under dispatch_policy in-time, or left by
+    every choice at creation) whose food has been within `lead_s` of ready for `late_s` or more,
+    oldest first: ROUND_COLUMNS."""
+    return await pool.fetch(
+        f"""SELECT {ROUND_COLUMNS}
+            FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
+            WHERE {OPEN_SQL} AND o.channel_id IS NULL AND o.trip_id IS NULL
+              AND o.created_at + make_interval(secs => r.prep_minutes * 60 - $1 + $2) <= now()
+            ORDER BY o.created_at LIMIT $3""",
+        lead_s, late_s, limit,
+    )  # fmt: skip
+
+
+def current_assignment(row: Any, now: datetime) -> CurrentAssignment:
+    """A row of ROUND_COLUMNS as the solvers see it: times from `now`."""
+    drop = row["delivery_location"]
+    ready_at = (row["created_at"] - now).total_seconds() + row["prep_minutes"] * 60
+    remaining = None
+    if row["estimated_delivery_time"] is not None:
+        remaining = max(int((row["estimated_delivery_time"] - now).total_seconds()), 0)
+    delivery = Delivery(
+        str(row["id"]),
+        (row["latitude"], row["longitude"]),
+        (drop["latitude"], drop["longitude"]),
+        float(row["total"]),
+        max(ready_at, 0.0),
+    )
+    return CurrentAssignment(delivery, row["channel_id"], remaining)
