@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import orjson
 
 from bench import platform_report as pr
@@ -59,6 +60,8 @@ class Platform:
 
     async def __aenter__(self) -> Platform:
         self.bench, key = await prepare(Settings(), self.args.capacity_scale)
+        if self.args.in_time is not None:
+            os.environ.update(await in_time_env(self.dsn, self.args.in_time))  # the daemons inherit it
         port = free_port()
         self.target = Target(f"http://127.0.0.1:{port}", key)
         options = argparse.Namespace(workers=self.args.workers, platform=self.whole)
@@ -117,7 +120,10 @@ async def measured_creates(p: Platform, rate: float, seconds: float, profile: st
     profiler = start_profiler(p, profile, seconds) if profile else None
     roots = p.roots({"profiler": profiler.pid} if profiler else None)
     cpu_before, started = tree_seconds(roots), time.monotonic()
+    first = len(p.created)
     result = await p.creates(rate, seconds)
+    if p.args.in_time is not None:  # the optimizer's rounds assigning the held orders count too
+        await all_assigned(p.dsn, p.created[first:], p.args.in_time + 120)
     if p.whole:
         await outbox_drained(p.dsn)  # the relay's and Kafka's work for the run's last orders counts too
     cpu_after, wall = tree_seconds(roots), time.monotonic() - started
@@ -128,6 +134,8 @@ async def measured_creates(p: Platform, rate: float, seconds: float, profile: st
     spent = {k: v for k, v in cpu.items() if k != "profiler"}
     out["cpu_ms_per_order"] = pr.cpu_ms_per_order(spent, result.ok)
     out["assignment"] = pr.assignment(before, await p.get(api_metrics))
+    if p.args.in_time is not None:  # what assigned each order in the end, not what the API did at creation
+        out["assignment"] = pr.final_assignment(await assignment_sources(p.dsn, p.created[first:]))
     if p.relay_url:
         relay = await p.get(p.relay_url)
         prom_after = await p.get(f"{p.relay_url}/prometheus", text=True)
@@ -168,6 +176,45 @@ def finish_profiler(p: Platform, profiler: subprocess.Popen[bytes], process: str
     md += f"\n\nCollapsed stacks (a flame graph in speedscope.app or flamegraph.pl): `{raw.name}`\n"
     path = save(f"{report_name(p.args)}-profile-{process}", {"process": process, "samples": samples, "top": rows}, md)
     return {"process": process, "samples": samples, "report": path.name, "stacks": raw.name}
+
+
+async def in_time_env(dsn: str, hold_s: float) -> dict[str, str]:
+    """dispatch_policy in-time with every order due `hold_s` after its creation (the lead = the
+    kitchen time less that), so the optimizer's rounds run within the measured minute; rounds every
+    5 s, each taking every order due (100/s x 5 s)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        prep_s = 60.0 * await conn.fetchval("SELECT min(prep_minutes) FROM restaurants")
+    finally:
+        await conn.close()
+    return {"UOOM_DISPATCH_POLICY": "in-time", "UOOM_DISPATCH_LEAD_SECONDS": str(max(prep_s - hold_s, 0.0)),
+            "UOOM_DISPATCH_RELEASE_INTERVAL": "5", "UOOM_REOPT_MAX_ORDERS": "2000"}  # fmt: skip
+
+
+async def all_assigned(dsn: str, order_ids: list[str], timeout_s: float) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        query = "SELECT count(*) FROM orders WHERE id = ANY($1::uuid[]) AND channel_id IS NULL"
+        while time.monotonic() < deadline:
+            if not await conn.fetchval(query, order_ids):
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+async def assignment_sources(dsn: str, order_ids: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT coalesce(assignment_source, 'none') AS source, count(*) FROM orders"
+            " WHERE id = ANY($1::uuid[]) GROUP BY 1",
+            order_ids,
+        )
+    finally:
+        await conn.close()
+    return {r["source"]: r["count"] for r in rows}
 
 
 async def books(p: Platform) -> dict[str, Any]:
@@ -323,6 +370,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--peak-rate", type=float, default=167, help="phase d's rate (the seed's peak)")
     parser.add_argument("--status-rate", type=float, default=500, help="phase c's status and floor rate")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes")
+    parser.add_argument("--in-time", type=float, metavar="HOLD_S", default=None,
+                        help="dispatch_policy in-time, every order due HOLD_S after creation (e.g. 20)")  # fmt: skip
     parser.add_argument("--capacity-scale", type=int, default=100,
                         help="multiply the demo fleet's capacity: nothing is delivered during a run")  # fmt: skip
     parser.add_argument("--no-books", dest="books", action="store_false", help="skip the books after a and d")

@@ -40,6 +40,15 @@ def assignment(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {"sources": made, "optimizer_share": round(made.get("optimizer", 0) / total, 4) if total else None}
 
 
+def final_assignment(sources: dict[str, int]) -> dict[str, Any]:
+    """Under dispatch_policy in-time: what assigned the run's orders in the end (`in-time`: the
+    optimizer's round), and the optimizer's share (at creation or in a round)."""
+    total = sum(sources.values())
+    by_optimizer = sources.get("optimizer", 0) + sources.get("in-time", 0)
+    return {"sources": dict(sorted(sources.items())),
+            "optimizer_share": round(by_optimizer / total, 4) if total else None}  # fmt: skip
+
+
 def buckets(prometheus_text: str, name: str = COMMIT_TO_ACK) -> dict[float, float]:
     """A histogram's cumulative bucket counts (upper bound in seconds -> count) from the
     Prometheus text format."""

@@ -10,7 +10,7 @@ transaction; the cut-off and the co-rider checked again on the locked row). One 
 Under dispatch_policy "in-time" the rounds (every UOOM_DISPATCH_RELEASE_INTERVAL) assign instead
 the orders the API held without a channel, once their food is within UOOM_DISPATCH_LEAD_SECONDS of
 ready: one exact assignment of all those due (the min-cost flow, no fee, no reserve: they are the
-demand a reserve keeps slots for), through the same use case, and no moves."""
+demand a reserve keeps slots for), written together by `assign_held`, and no moves."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from daemons.background import Background
 from uoom.assignment import Reassignment, reoptimize
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.services.channels import IN_TIME, REOPTIMIZED, reassign_channel
+from uoom.services.channels import assign_held, reassign_channel
 from uoom.stores.orders import MOVABLE, OPEN_SQL, ROUND_COLUMNS, current_assignment, unassigned_due
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
@@ -140,17 +140,21 @@ class Reoptimizer(Background):
             deadline_ms=self.settings.optimizer_deadline_ms,
             fallback_penalty=self.settings.fallback_penalty,
         )
-        committed = [p for p in placements if await self._commit(p, IN_TIME)]
-        self.released += len(committed)
+        assigned = await assign_held(
+            [(uuid.UUID(p.order_id), p.to_channel_id, p.cost, p.eta_seconds, p.gain) for p in placements],
+            PostgresUnitOfWork(self.pool),
+        )
+        self.released += len(assigned)
         self.rounds += 1
         self.last_round_ms = (time.perf_counter() - started) * 1000
-        return committed
+        done = {str(order.id) for order in assigned}
+        return [p for p in placements if p.order_id in done]
 
-    async def _commit(self, move: Reassignment, source: str = REOPTIMIZED) -> bool:
+    async def _commit(self, move: Reassignment) -> bool:
         """Apply one move unless it no longer applies (picked up, moved by someone else, past the
         cut-off, or joined by a co-rider since the round read it)."""
         moved = await reassign_channel(
             uuid.UUID(move.order_id), move.from_channel_id, move.to_channel_id, move.cost, move.eta_seconds,
-            move.gain, PostgresUnitOfWork(self.pool), fee=move.fee, source=source,
+            move.gain, PostgresUnitOfWork(self.pool), fee=move.fee,
         )  # fmt: skip
         return moved is not None

@@ -20,7 +20,7 @@ from daemons.optimizer.reoptimizer import Reoptimizer
 from uoom import demo
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
-from uoom.services.channels import reassign_channel
+from uoom.services.channels import assign_held, reassign_channel
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
@@ -284,3 +284,22 @@ async def test_the_api_sweeps_nothing_under_the_other_policies(demo_world) -> No
         sweeper = HeldSweeper(settings, pool, Assigner(settings, LiveChannels(pool, redis), http))
         await asyncio.wait_for(sweeper.run(), 5)  # rolling: returns at once
     assert sweeper.assigned == 0
+
+
+async def test_a_rounds_placements_leave_out_an_order_assigned_meanwhile(demo_world) -> None:
+    """One statement places a round's held orders; one the API's sweeper (or a pickup) got to first
+    is left as it is, with no event."""
+    _, pool, _ = demo_world
+    waiting, taken = await held(pool, age_s=MINUTE), await held(pool, age_s=MINUTE)
+    await pool.execute("UPDATE orders SET channel_id = 'own-cars', version = 2 WHERE id = $1", taken)
+    placements = [(order_id, "own-bikes", Decimal("4.20"), 600, 10.0) for order_id in (waiting, taken)]
+    assigned = await assign_held(placements, PostgresUnitOfWork(pool))
+    assert [o.id for o in assigned] == [waiting]
+    row = await pool.fetchrow(
+        "SELECT channel_id, delivery_cost, eta_seconds, version FROM orders WHERE id = $1", waiting
+    )
+    assert (row["channel_id"], row["delivery_cost"], row["version"]) == ("own-bikes", Decimal("4.20"), 2)
+    assert 600 + MINUTE - 2 <= row["eta_seconds"] <= 600 + MINUTE + 5  # from creation, not from now
+    assert await channel_of(pool, taken) == "own-cars"
+    kinds = await pool.fetch("SELECT aggregate_id, data FROM outbox_events")
+    assert [(k["aggregate_id"], k["data"]["gain"]) for k in kinds] == [(waiting, 10.0)]

@@ -106,6 +106,19 @@ class FakeUnitOfWork:
                             assignment_source=channel.source,
                             estimated_delivery_time=created + timedelta(seconds=eta or 0))  # fmt: skip
 
+    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]]) -> list[Order]:
+        """As the store: only orders still without a channel or a trip, and open; ETAs from now."""
+        done = []
+        for order_id, a in placements:
+            order = self.tables.orders.get(order_id)
+            if order is None or order.trip_id is not None or not order.movable_from(None):
+                continue
+            since = int((datetime.now(UTC) - order.created_at).total_seconds())
+            eta = None if a.eta_seconds is None else a.eta_seconds + since
+            done.append(self._change(order_id, channel_id=a.channel_id, delivery_cost=a.cost,
+                                     assignment_source=a.source, eta_seconds=eta))  # fmt: skip
+        return done
+
     async def board_trip(self, plan: TripPlan) -> Boarding | None:
         """Pure bookkeeping of the trips table's rule, without time: a second rider joins an open
         first one on the same channel and restaurant; a third is refused."""

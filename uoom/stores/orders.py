@@ -166,6 +166,26 @@ async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel: Ch
     return from_row(row)
 
 
+async def assign_unassigned(conn: asyncpg.Connection, placements: list[tuple[uuid.UUID, ChannelAssignment]],
+                            ) -> list[Order]:  # fmt: skip
+    """First channels for orders that still have none and are still open (a round's placements, in
+    one statement; an order that got a channel, a trip or a pickup meanwhile is left out). Each
+    assignment's `eta_seconds` counts from now here; stored, it counts from the order's creation."""
+    rows = await conn.fetch(
+        f"""UPDATE orders o SET channel_id = p.channel_id, delivery_cost = p.cost,
+                eta_seconds = least(p.eta + extract(epoch FROM now() - o.created_at)::integer, {ETA_MAX}),
+                estimated_delivery_time = now() + make_interval(secs => p.eta), assignment_source = p.source,
+                assigned_at = now(), version = o.version + 1, updated_at = now()
+            FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::integer[], $5::text[])
+                 AS p(id, channel_id, cost, eta, source)
+            WHERE o.id = p.id AND o.channel_id IS NULL AND o.trip_id IS NULL AND {OPEN_SQL}
+            RETURNING {", ".join(f"o.{c.strip()}" for c in COLUMNS.split(","))}""",
+        [order_id for order_id, _ in placements], [a.channel_id for _, a in placements],
+        [a.cost for _, a in placements], [a.eta_seconds for _, a in placements], [a.source for _, a in placements],
+    )  # fmt: skip
+    return [from_row(row) for row in rows]
+
+
 async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_id: uuid.UUID, trip_id: uuid.UUID,
                        pickup_in_s: float, cost: Decimal | None, deliver_in_s: float | None) -> Order:  # fmt: skip
     """A second order joined this one's trip `trip_id`: it shares the courier from now on, at
