@@ -21,6 +21,7 @@ from uoom import demo
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
 from uoom.services.channels import assign_held, reassign_channel
+from uoom.stores.orders import UNASSIGNED_DUE, unassigned_due
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
 RESTAURANT_ID, _, LAT, LON = demo.restaurants()[0]
@@ -303,3 +304,34 @@ async def test_a_rounds_placements_leave_out_an_order_assigned_meanwhile(demo_wo
     assert await channel_of(pool, taken) == "own-cars"
     kinds = await pool.fetch("SELECT aggregate_id, data FROM outbox_events")
     assert [(k["aggregate_id"], k["data"]["gain"]) for k in kinds] == [(waiting, 10.0)]
+
+
+async def test_finding_the_held_orders_reads_them_not_every_open_order(demo_world) -> None:
+    """Every round (and the API's sweeper) looks for the orders without a channel: 3,000 open,
+    assigned orders beside two held ones must not be walked (orders_unassigned, migration 0007)."""
+    _, pool, _ = demo_world
+    await pool.execute(
+        """INSERT INTO orders (id, customer_id, restaurant_id, status, items, delivery_location, total, channel_id)
+           SELECT gen_random_uuid(), gen_random_uuid(), $1, 'CONFIRMED', '[]', '{}', 20, 'own-bikes'
+           FROM generate_series(1, 3000)""",
+        RESTAURANT_ID,
+    )  # fmt: skip
+    ready = await _prep_s(pool)
+    waiting = {await held(pool, age_s=ready), await held(pool, age_s=ready)}
+    await pool.execute("ANALYZE orders")
+    assert {row["id"] for row in await unassigned_due(pool, 0.0, 0.0, 100)} == waiting
+    (plan,) = await pool.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + UNASSIGNED_DUE, 0.0, 0.0, 100)
+
+    def read(node: dict) -> list[tuple[str | None, int]]:
+        rows = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"]
+        return [(node.get("Relation Name"), rows)] + [step for child in node.get("Plans", []) for step in read(child)]
+
+    steps = read(plan["Plan"])
+    assert all(rows <= 20 for table, rows in steps if table == "orders"), steps
+
+
+async def test_a_placement_without_an_eta_stores_none_not_the_largest(demo_world) -> None:
+    _, pool, _ = demo_world
+    order_id = await held(pool, age_s=MINUTE)
+    (assigned,) = await assign_held([(order_id, "own-bikes", None, None, 1.0)], PostgresUnitOfWork(pool))
+    assert (assigned.eta_seconds, assigned.estimated_delivery_time, assigned.delivery_cost) == (None, None, None)

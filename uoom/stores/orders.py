@@ -173,7 +173,8 @@ async def assign_unassigned(conn: asyncpg.Connection, placements: list[tuple[uui
     assignment's `eta_seconds` counts from now here; stored, it counts from the order's creation."""
     rows = await conn.fetch(
         f"""UPDATE orders o SET channel_id = p.channel_id, delivery_cost = p.cost,
-                eta_seconds = least(p.eta + extract(epoch FROM now() - o.created_at)::integer, {ETA_MAX}),
+                eta_seconds = CASE WHEN p.eta IS NOT NULL  -- least() would take a NULL for the maximum
+                    THEN least(p.eta + extract(epoch FROM now() - o.created_at)::integer, {ETA_MAX}) END,
                 estimated_delivery_time = now() + make_interval(secs => p.eta), assignment_source = p.source,
                 assigned_at = now(), version = o.version + 1, updated_at = now()
             FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::integer[], $5::text[])
@@ -211,18 +212,19 @@ ROUND_COLUMNS = """o.id, o.channel_id, o.delivery_location, o.total, o.created_a
                    r.latitude, r.longitude, r.prep_minutes"""
 
 
+# Open orders with no channel and no trip whose food has been within $1 s of ready for $2 s or more.
+UNASSIGNED_DUE = f"""SELECT {ROUND_COLUMNS}
+    FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
+    WHERE o.channel_id IS NULL AND {OPEN_SQL} AND o.trip_id IS NULL  -- orders_unassigned
+      AND o.created_at + make_interval(secs => r.prep_minutes * 60 - $1 + $2) <= now()
+    ORDER BY o.created_at LIMIT $3"""
+
+
 async def unassigned_due(pool: asyncpg.Pool, lead_s: float, late_s: float, limit: int) -> list[asyncpg.Record]:
     """Open orders with no channel and no trip (held under dispatch_policy in-time, or left by
     every choice at creation) whose food has been within `lead_s` of ready for `late_s` or more,
     oldest first: ROUND_COLUMNS."""
-    return await pool.fetch(
-        f"""SELECT {ROUND_COLUMNS}
-            FROM orders o JOIN restaurants r ON r.id = o.restaurant_id
-            WHERE {OPEN_SQL} AND o.channel_id IS NULL AND o.trip_id IS NULL
-              AND o.created_at + make_interval(secs => r.prep_minutes * 60 - $1 + $2) <= now()
-            ORDER BY o.created_at LIMIT $3""",
-        lead_s, late_s, limit,
-    )  # fmt: skip
+    return await pool.fetch(UNASSIGNED_DUE, lead_s, late_s, limit)
 
 
 def current_assignment(row: Any, now: datetime) -> CurrentAssignment:
