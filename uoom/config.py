@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     dispatch_release_interval: float = Field(
         30.0, gt=0, description="in-time: seconds between the optimizer's rounds that assign the held orders due"
     )
+    dispatch_held_grace_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="in-time: how long past due a held order waits for the optimizer (at least 3 of "
+        "its rounds) before the API assigns it itself (ranking, greedy, default)",
+    )
     reassign_fee_share: float = Field(
         0.5, ge=0, description="A re-optimizer's move away from a channel pays this share of its base cost"
     )

@@ -1,7 +1,8 @@
 """The safety net of dispatch_policy in-time: a held order (no channel yet, for the optimizer's round
 to assign once its food is near ready) must not wait forever for an optimizer that is down. Every
 UOOM_DISPATCH_RELEASE_INTERVAL, one API worker at a time (an advisory lock) takes the held orders
-the optimizer has left past their due time by LATE_ROUNDS of its rounds (at least MIN_LATE_S) and
+the optimizer has left past their due time by LATE_ROUNDS of its rounds (at least
+UOOM_DISPATCH_HELD_GRACE_SECONDS) and
 assigns them as the API does when the optimizer does not answer: the ranking's best feasible
 channel, the greedy rule, the configured default. Each goes through `reassign_channel`, the use
 case of the optimizer's rounds (channel and event in one transaction, on the locked row: a round
@@ -27,7 +28,6 @@ from uoom.stores.unit_of_work import PostgresUnitOfWork
 log = logging.getLogger("uoom.api.held")
 SWEEPER_LOCK = 0x68_65_6C_64  # one sweeping API worker at a time ("held")
 LATE_ROUNDS = 3  # the optimizer's rounds a due order may wait before the API steps in
-MIN_LATE_S = 60.0
 
 
 class HeldSweeper(Background):
@@ -37,7 +37,7 @@ class HeldSweeper(Background):
 
     @property
     def late_s(self) -> float:
-        return max(LATE_ROUNDS * self.settings.dispatch_release_interval, MIN_LATE_S)
+        return max(LATE_ROUNDS * self.settings.dispatch_release_interval, self.settings.dispatch_held_grace_seconds)
 
     async def run(self) -> None:
         if self.settings.dispatch_policy != "in-time":
