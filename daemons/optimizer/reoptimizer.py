@@ -35,6 +35,9 @@ from uoom.stores.unit_of_work import PostgresUnitOfWork
 log = logging.getLogger("uoom.optimizer.reoptimizer")
 LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
 RESERVE_WINDOW_S = 60.0  # the arrival rate behind the reserve: orders placed over the last minute
+# An in-time round answers no request: it may take a second, not a request's 80 ms. Cut short, a
+# round places nothing, and a backlog (after an outage, on a busy machine) would never be placed.
+RELEASE_DEADLINE_MS = 1000.0
 
 
 def reserve_slots(arrivals: int, window_s: float, interval_s: float) -> int:
@@ -137,7 +140,7 @@ class Reoptimizer(Background):
             live.channels,
             live.weights,
             threshold=0.0,
-            deadline_ms=self.settings.optimizer_deadline_ms,
+            deadline_ms=max(self.settings.optimizer_deadline_ms, RELEASE_DEADLINE_MS),
             fallback_penalty=self.settings.fallback_penalty,
         )
         assigned = await assign_held(
