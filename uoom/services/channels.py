@@ -25,6 +25,8 @@ async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int
     over the fallback): one statement for all and their `order.channel_reassigned` events (from
     null, no fee), in one transaction. An order that got a channel, a trip or a pickup meanwhile is
     left out; the assigned orders are returned."""
+    if not placements:
+        return []
     async with uow:
         assigned = await uow.assign_unassigned(
             [
