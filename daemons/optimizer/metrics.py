@@ -99,6 +99,7 @@ class OptimizerMetrics:
             "reassignmentFees": float(rounds.fees_paid) if rounds else 0.0,
             "reserveSlots": rounds.last_reserve if rounds else None,
             "heldAssigned": rounds.released if rounds else 0,
+            "heldDueUnplaced": rounds.due_unplaced if rounds else None,
             "reoptimizationRounds": rounds.rounds if rounds else 0,
             "lastRoundMs": rounds.last_round_ms if rounds else None,
             "loadEventsApplied": loads.applied if loads else 0,

@@ -53,6 +53,7 @@ class Reoptimizer(Background):
         self.rounds = 0
         self.reassigned = 0
         self.released = 0  # in-time: held orders given their channel
+        self.due_unplaced: int | None = None  # in-time: due orders the last round could not place
         self.fees_paid = Decimal(0)  # dollars the committed moves paid their old channels
         self.last_round_ms: float | None = None
         self.last_reserve: int | None = None
@@ -131,6 +132,7 @@ class Reoptimizer(Background):
         started = time.perf_counter()
         rows = await unassigned_due(self.pool, self.settings.dispatch_lead_seconds, 0.0, self.settings.reopt_max_orders)
         if not rows:
+            self.due_unplaced = 0
             return []
         live = await self.live.current()
         now = datetime.now(UTC)
@@ -148,6 +150,7 @@ class Reoptimizer(Background):
             PostgresUnitOfWork(self.pool),
         )
         self.released += len(assigned)
+        self.due_unplaced = len(rows) - len(assigned)
         self.rounds += 1
         self.last_round_ms = (time.perf_counter() - started) * 1000
         done = {str(order.id) for order in assigned}

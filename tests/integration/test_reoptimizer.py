@@ -235,6 +235,7 @@ async def test_a_round_assigns_the_held_orders_due_and_leaves_the_others_held(de
     dispatcher = reoptimizer(settings, pool, redis, dispatch_policy="in-time", dispatch_lead_seconds=lead)
     placed = await dispatcher.release()
     assert [p.order_id for p in placed] == [str(due)] and dispatcher.released == 1
+    assert dispatcher.due_unplaced == 0
     row = await pool.fetchrow(
         "SELECT channel_id, version, assignment_source, delivery_cost, assigned_at FROM orders WHERE id = $1", due
     )
@@ -335,3 +336,12 @@ async def test_a_placement_without_an_eta_stores_none_not_the_largest(demo_world
     order_id = await held(pool, age_s=MINUTE)
     (assigned,) = await assign_held([(order_id, "own-bikes", None, None, 1.0)], PostgresUnitOfWork(pool))
     assert (assigned.eta_seconds, assigned.estimated_delivery_time, assigned.delivery_cost) == (None, None, None)
+
+
+async def test_a_due_order_no_channel_can_take_stays_held_and_is_counted(demo_world) -> None:
+    settings, pool, redis = demo_world
+    due = await held(pool, age_s=await _prep_s(pool))
+    await pool.execute("UPDATE channels SET enabled = false")  # nothing can take it
+    dispatcher = reoptimizer(settings, pool, redis, dispatch_policy="in-time")
+    assert await dispatcher.release() == []
+    assert (dispatcher.due_unplaced, dispatcher.released) == (1, 0) and await channel_of(pool, due) is None
