@@ -7,6 +7,7 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
@@ -31,6 +32,26 @@ class Background(ABC):
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def rounds_as_leader(pool: Any, lock_id: int, every_s: float, work: Callable[[], Awaitable[object]],
+                           log: logging.Logger, what: str) -> None:  # fmt: skip
+    """Every `every_s`, `work()` in one process at a time across replicas and workers: a process
+    that does not get the advisory lock `lock_id` skips the round. A failed round is logged as
+    `what` and the next one comes."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            # A transaction's lock: it ends with the transaction whatever happens, so the connection
+            # never goes back to the pool still holding it (the pool does not reset session state:
+            # uoom/stores/postgres.py).
+            async with pool.acquire() as leader, leader.transaction():
+                if await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_id):
+                    await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", what)
 
 
 async def consume_forever(

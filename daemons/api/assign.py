@@ -77,10 +77,11 @@ class Assigner:
             and self.breaker.state != "opened"
         )
 
-    async def without_optimizer(self, delivery: Delivery) -> Choice:
+    async def without_optimizer(self, delivery: Delivery, live: LiveView | None = None) -> Choice:
         """The ranking's best feasible channel, else the cheapest feasible one by the greedy rule, else
-        the configured default (source "none" without one). Counted."""
-        live = await self.live.current(fresh=True)
+        the configured default (source "none" without one). Counted. `live`: channels already read
+        (a fresh read otherwise)."""
+        live = live if live is not None else await self.live.current(fresh=True)
         choice = (self._ranking(delivery, live) if live.redis_ok else None) or self._greedy(delivery, live)
         if choice is None:
             choice = Choice(self.settings.default_channel_id or None, None, None,

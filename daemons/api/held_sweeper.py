@@ -11,7 +11,6 @@ again: by the optimizer's next round or by this."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from daemons.api.assign import Assigner
-from daemons.background import Background
+from daemons.background import Background, rounds_as_leader
 from uoom.config import Settings
 from uoom.services.channels import reassign_channel
 from uoom.stores.orders import current_assignment, unassigned_due
@@ -40,19 +39,9 @@ class HeldSweeper(Background):
         return max(LATE_ROUNDS * self.settings.dispatch_release_interval, self.settings.dispatch_held_grace_seconds)
 
     async def run(self) -> None:
-        if self.settings.dispatch_policy != "in-time":
-            return
-        while True:
-            await asyncio.sleep(self.settings.dispatch_release_interval)
-            try:
-                # a transaction's lock: it cannot outlive the work on a pooled connection
-                async with self.pool.acquire() as leader, leader.transaction():
-                    if await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEPER_LOCK):
-                        await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("assigning the overdue held orders failed")
+        if self.settings.dispatch_policy == "in-time":
+            await rounds_as_leader(self.pool, SWEEPER_LOCK, self.settings.dispatch_release_interval, self.sweep, log,
+                                   "assigning the overdue held orders")  # fmt: skip
 
     async def sweep(self) -> int:
         """Assign the held orders overdue by `late_s`; how many were."""
@@ -60,9 +49,10 @@ class HeldSweeper(Background):
             self.pool, self.settings.dispatch_lead_seconds, self.late_s, self.settings.reopt_max_orders
         )
         done = 0
+        live = await self.assigner.live.current(fresh=True) if rows else None
         for row in rows:
             current = current_assignment(row, datetime.now(UTC))
-            choice = await self.assigner.without_optimizer(current.delivery)
+            choice = await self.assigner.without_optimizer(current.delivery, live)
             if choice.channel_id is None:
                 continue
             moved = await reassign_channel(

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from daemons.background import Background
+from daemons.background import Background, rounds_as_leader
 from uoom.assignment import Reassignment, reoptimize
 from uoom.config import Settings
 from uoom.live_channels import LiveChannels
@@ -70,22 +70,12 @@ class Reoptimizer(Background):
         if not (self.rolling or self.in_time):
             log.info("dispatch policy %s: no re-optimization rounds", self.settings.dispatch_policy)
             return
-        every = self.settings.dispatch_release_interval if self.in_time else self.settings.dispatch_interval
-        work = self.release if self.in_time else self.round
-        while True:
-            await asyncio.sleep(every)
-            try:
-                # A transaction's lock: it ends with the transaction whatever happens, so the
-                # connection never goes back to the pool still holding it (the pool does not reset
-                # session state: uoom/stores/postgres.py).
-                async with self.pool.acquire() as leader, leader.transaction():
-                    if not await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", LEADER_LOCK):
-                        continue
-                    await work()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("re-optimization round failed")
+        if self.in_time:
+            await rounds_as_leader(self.pool, LEADER_LOCK, self.settings.dispatch_release_interval, self.release, log,
+                                   "in-time round")  # fmt: skip
+        else:
+            await rounds_as_leader(self.pool, LEADER_LOCK, self.settings.dispatch_interval, self.round, log,
+                                   "re-optimization round")  # fmt: skip
 
     async def round(self) -> list[Reassignment]:
         started = time.perf_counter()
