@@ -35,9 +35,9 @@ from uoom.replay.books import Rules  # noqa: E402
 from uoom.replay.day import SYNTHETIC_DAY, day_channels, generate, twelve_channels  # noqa: E402
 from uoom.replay.policies import COST_ONLY, replay  # noqa: E402
 
-POLICIES = ["static", "greedy", "greedy+joins", "at-once", "batch", "rolling", "in-time", "in-time+trips"]
+POLICIES = ["static", "greedy", "greedy+joins", "at-once", "batch", "rolling", "in-time", "in-time-alone"]
 # the policies the weights steer: run again with cost-only weights
-WEIGHTED = ["at-once", "batch", "rolling", "in-time", "in-time+trips"]
+WEIGHTED = ["at-once", "batch", "rolling", "in-time", "in-time-alone"]
 LABELS = {  # the rows of the report
     "static": "static",
     "greedy": "greedy",
@@ -45,8 +45,9 @@ LABELS = {  # the rows of the report
     "at-once": "at once (dispatch() per order, trips + joins): the product",
     "batch": "batch 60 s with trips (exact)",
     "rolling": "rolling (at once + re-optimization every 2 min, the daemon's rules)",
-    "in-time": "in time (held until 8 min before ready, placed alone by rounds every 30 s): dispatch_policy=in-time",
-    "in-time+trips": "in time, the held orders with pairs and joins (replay only: not in the daemons)",
+    "in-time": "in time (held until 8 min before ready, then placed by rounds every 30 s, with pairs and joins): "
+    "dispatch_policy=in-time",
+    "in-time-alone": "in time, the due orders placed alone (the rounds when no channel bundles)",
 }
 
 

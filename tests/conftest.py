@@ -62,7 +62,7 @@ async def scratch_dsn(stack, settings) -> AsyncIterator[str]:  # type: ignore[no
 # Redis databases that one test module owns alone: the daemons of the e2e tests share db 1, and
 # the channel loads and weights they leave there would change what these modules observe.
 PRIVATE_REDIS_DB = {"test_optimizer_trips": 10, "test_reoptimizer": 11, "test_live_channels": 12, "test_rankings": 13,
-                    "test_weights_tune": 14, "test_dash_screens": 15}  # fmt: skip
+                    "test_weights_tune": 14, "test_dash_screens": 15, "test_in_time_trips": 7}  # fmt: skip
 
 
 @pytest.fixture

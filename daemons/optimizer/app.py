@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         batcher = MicroBatcher(live.current, settings.optimizer_batch_window_ms, settings.fallback_penalty,
                                metrics.record, settings.optimizer_max_queued_orders, metrics.shed, trips)  # fmt: skip
-        reoptimizer = Reoptimizer(settings, pool, live)
+        reoptimizer = Reoptimizer(settings, pool, live, trips)
         load_tracker = LoadTracker(settings, redis, dependencies.track("kafka"))
         for part in (feed, batcher, reoptimizer, load_tracker, publisher):
             part.start()

@@ -72,6 +72,8 @@ class OptimizerMetrics:
                                  lambda: reoptimizer.reassigned)  # fmt: skip
         self.kit.counter_reading("optimizer_held_assigned", "Held orders given their channel (dispatch_policy in-time)",
                                  lambda: reoptimizer.released)  # fmt: skip
+        self.kit.counter_reading("optimizer_held_shared", "Held orders given a two-order trip (in-time)",
+                                 lambda: reoptimizer.released_shared)  # fmt: skip
         self.kit.counter_reading("optimizer_reoptimization_rounds", "Re-optimization (or in-time) rounds",
                                  lambda: reoptimizer.rounds)  # fmt: skip
         self.kit.counter_reading("optimizer_reassignment_fees_dollars", "Fees the moves paid their old channels",
@@ -99,6 +101,7 @@ class OptimizerMetrics:
             "reassignmentFees": float(rounds.fees_paid) if rounds else 0.0,
             "reserveSlots": rounds.last_reserve if rounds else None,
             "heldAssigned": rounds.released if rounds else 0,
+            "heldShared": rounds.released_shared if rounds else 0,
             "heldDueUnplaced": rounds.due_unplaced if rounds else None,
             "reoptimizationRounds": rounds.rounds if rounds else 0,
             "lastRoundMs": rounds.last_round_ms if rounds else None,

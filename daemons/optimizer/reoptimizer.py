@@ -9,8 +9,12 @@ transaction; the cut-off and the co-rider checked again on the locked row). One 
 
 Under dispatch_policy "in-time" the rounds (every UOOM_DISPATCH_RELEASE_INTERVAL) assign instead
 the orders the API held without a channel, once their food is within UOOM_DISPATCH_LEAD_SECONDS of
-ready: one exact assignment of all those due (the min-cost flow, no fee, no reserve: they are the
-demand a reserve keeps slots for), written together by `assign_held`, and no moves."""
+ready: one exact assignment of all those due (no fee, no reserve: they are the demand a reserve
+keeps slots for), and no moves. When a live channel bundles, the round is the create path's
+`dispatch()` (daemons/optimizer/trips.py): a due order may pair with another or join an open trip
+before its pickup, and boards its trip as a new order does (`board_held`, a transaction per order,
+a pair's first rider first); the others are written together by `assign_held`. Otherwise the round
+is the min-cost flow (`reoptimize()`), written by `assign_held`."""
 
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ from decimal import Decimal
 import asyncpg
 
 from daemons.background import Background, rounds_as_leader
-from uoom.assignment import Reassignment, reoptimize
+from daemons.optimizer.trips import TripPlanner
+from uoom.assignment import CurrentAssignment, Reassignment, reoptimize
 from uoom.config import Settings
-from uoom.live_channels import LiveChannels
-from uoom.services.channels import assign_held, reassign_channel
+from uoom.domain.orders import ChannelAssignment, trip_plan_of
+from uoom.live_channels import LiveChannels, LiveView
+from uoom.services.channels import IN_TIME, assign_held, board_held, reassign_channel
 from uoom.stores.orders import MOVABLE, OPEN_SQL, ROUND_COLUMNS, current_assignment, unassigned_due
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
@@ -48,11 +54,14 @@ def reserve_slots(arrivals: int, window_s: float, interval_s: float) -> int:
 
 
 class Reoptimizer(Background):
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, live: LiveChannels) -> None:
-        self.settings, self.pool, self.live = settings, pool, live
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, live: LiveChannels,
+                 trips: TripPlanner | None = None) -> None:  # fmt: skip
+        """`trips`: in-time rounds form two-order trips with it when a live channel bundles."""
+        self.settings, self.pool, self.live, self.trips = settings, pool, live, trips
         self.rounds = 0
         self.reassigned = 0
         self.released = 0  # in-time: held orders given their channel
+        self.released_shared = 0  # ... of which into a trip of two (a pair, or joining an open trip)
         self.due_unplaced: int | None = None  # in-time: due orders the last round could not place
         self.fees_paid = Decimal(0)  # dollars the committed moves paid their old channels
         self.last_round_ms: float | None = None
@@ -116,9 +125,10 @@ class Reoptimizer(Background):
         self.last_round_ms = (time.perf_counter() - started) * 1000
         return committed
 
-    async def release(self) -> list[Reassignment]:
+    async def release(self) -> list[str]:
         """in-time: assign the open orders without a channel (held by the API, or left by every
-        choice at creation) whose food is now within the lead of ready, or past it, oldest first."""
+        choice at creation) whose food is now within the lead of ready, or past it, oldest first.
+        The ids of the orders assigned."""
         started = time.perf_counter()
         rows = await unassigned_due(self.pool, self.settings.dispatch_lead_seconds, 0.0, self.settings.reopt_max_orders)
         if not rows:
@@ -126,25 +136,57 @@ class Reoptimizer(Background):
             return []
         live = await self.live.current()
         now = datetime.now(UTC)
-        placements = await asyncio.to_thread(
-            reoptimize,
-            [current_assignment(r, now) for r in rows],
-            live.channels,
-            live.weights,
-            threshold=0.0,
-            deadline_ms=max(self.settings.optimizer_deadline_ms, RELEASE_DEADLINE_MS),
-            fallback_penalty=self.settings.fallback_penalty,
-        )
-        assigned = await assign_held(
-            [(uuid.UUID(p.order_id), p.to_channel_id, p.cost, p.eta_seconds, p.gain) for p in placements],
-            PostgresUnitOfWork(self.pool),
-        )
+        current = [current_assignment(r, now) for r in rows]
+        restaurants = [str(r["restaurant_id"]) for r in rows]
+        deadline_ms = max(self.settings.optimizer_deadline_ms, RELEASE_DEADLINE_MS)
+        if self.trips is not None and self.trips.applies(live, restaurants):
+            assigned = await self._release_with_trips(current, restaurants, live, deadline_ms)
+        else:
+            placements = await asyncio.to_thread(reoptimize, current, live.channels, live.weights, threshold=0.0,
+                                                 deadline_ms=deadline_ms,
+                                                 fallback_penalty=self.settings.fallback_penalty)  # fmt: skip
+            orders = await assign_held(
+                [(uuid.UUID(p.order_id), p.to_channel_id, p.cost, p.eta_seconds, p.gain) for p in placements],
+                PostgresUnitOfWork(self.pool),
+            )
+            assigned = [str(order.id) for order in orders]
         self.released += len(assigned)
         self.due_unplaced = len(rows) - len(assigned)
         self.rounds += 1
         self.last_round_ms = (time.perf_counter() - started) * 1000
-        done = {str(order.id) for order in assigned}
-        return [p for p in placements if p.order_id in done]
+        return assigned
+
+    async def _release_with_trips(self, current: list[CurrentAssignment], restaurants: list[str], live: LiveView,
+                                  deadline_ms: float) -> list[str]:  # fmt: skip
+        """`dispatch()` on the due orders and the open trips; the orders on a trip board it one by
+        one in the answer's order (a new pair's first rider before its partner), the rest together."""
+        assert self.trips is not None
+        deliveries = [c.delivery for c in current]
+        solved = await self.trips.solve(deliveries, restaurants, live, deadline_ms, self.settings.fallback_penalty,
+                                        inline=False)  # fmt: skip
+        restaurant_of = {d.order_id: uuid.UUID(r) for d, r in zip(deliveries, restaurants, strict=True)}
+        alone: list[tuple[uuid.UUID, str, Decimal | None, int | None, float | None]] = []
+        boarding = []
+        for a in solved.result.assignments:
+            if a.channel_id is None:
+                continue
+            ride = solved.rides.get(a.order_id)
+            if ride is None:
+                alone.append((uuid.UUID(a.order_id), a.channel_id, a.cost, a.eta_seconds, None))
+            else:
+                plan = trip_plan_of(ride.trip_id, a.channel_id, restaurant_of[a.order_id], ride.pickup_in_s,
+                                    ride.co_rider_dollars, ride.co_rider_deliver_s,
+                                    alone=ride.co_rider_id is None)  # fmt: skip
+                boarding.append((a.order_id, ChannelAssignment(a.channel_id, a.cost, a.eta_seconds, IN_TIME), plan))
+        assigned = [str(order.id) for order in await assign_held(alone, PostgresUnitOfWork(self.pool))]
+        for order_id, channel, plan in boarding:
+            boarded = await board_held(uuid.UUID(order_id), channel, plan, PostgresUnitOfWork(self.pool))
+            if boarded is None:
+                continue
+            assigned.append(order_id)
+            if (first := boarded[1]) is not None:  # a join: of this round's pair, both count
+                self.released_shared += 1 + (str(first.id) in assigned)
+        return assigned
 
     async def _commit(self, move: Reassignment) -> bool:
         """Apply one move unless it no longer applies (picked up, moved by someone else, past the

@@ -1,10 +1,12 @@
 """UOOM_DISPATCH_POLICY=in-time through the real processes: the API places an order whose food is
 far from ready with no channel (held), and the optimizer's round assigns it once the food is within
 the lead of ready: its row and its event show it, and the metrics count it. With no optimizer
-running, the API assigns it itself once it is past due by the grace."""
+running, the API assigns it itself once it is past due by the grace. Two held orders of one
+restaurant, due together, share a courier: the round puts them on one trip."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -107,6 +109,26 @@ async def test_a_held_order_gets_its_channel_from_the_optimizer_once_due(platfor
             assert (data["from"], data["to"]) == (None, row["channel_id"])
             metrics = (await client.get(f"{running['optimizer']}/api/metrics")).json()["optimizer"]
     assert (metrics["dispatchPolicy"], metrics["heldAssigned"]) == ("in-time", 1)
+
+
+async def test_two_held_orders_of_one_restaurant_go_out_on_one_trip(platform: dict[str, Any]) -> None:
+    """Due in the same round, they pair; a round apart, the second joins the first's trip."""
+    db: asyncpg.Connection = platform["db"]
+    with with_optimizer(platform) as running:
+        async with running["api"].client(running["key"]) as client:
+            first, second = await asyncio.gather(held_order(client), held_order(client))
+            rows = [await assigned(db, order["id"], HELD_FOR_S + 20) for order in (first, second)]
+            metrics = (await client.get(f"{running['optimizer']}/api/metrics")).json()["optimizer"]
+    assert all(row is not None for row, _ in rows), "the optimizer never assigned the held orders"
+    trips = await db.fetch(
+        "SELECT id, trip_id, co_rider_id FROM orders WHERE id = ANY($1::uuid[])", [first["id"], second["id"]]
+    )
+    by_id = {str(r["id"]): r for r in trips}
+    a, b = by_id[first["id"]], by_id[second["id"]]
+    assert a["trip_id"] == b["trip_id"] is not None
+    assert (str(a["co_rider_id"]), str(b["co_rider_id"])) == (second["id"], first["id"])
+    assert await db.fetchval("SELECT riders FROM trips WHERE id = $1", a["trip_id"]) == 2
+    assert metrics["heldAssigned"] == 2 and metrics["heldShared"] >= 1
 
 
 async def test_with_no_optimizer_the_api_assigns_a_held_order_past_due(platform: dict[str, Any]) -> None:

@@ -233,13 +233,12 @@ async def test_a_round_assigns_the_held_orders_due_and_leaves_the_others_held(de
     early = await held(pool, age_s=1 * MINUTE)
     picked_up = await held(pool, age_s=3 * MINUTE, status="PICKED_UP")
     dispatcher = reoptimizer(settings, pool, redis, dispatch_policy="in-time", dispatch_lead_seconds=lead)
-    placed = await dispatcher.release()
-    assert [p.order_id for p in placed] == [str(due)] and dispatcher.released == 1
+    assert await dispatcher.release() == [str(due)] and dispatcher.released == 1
     assert dispatcher.due_unplaced == 0
     row = await pool.fetchrow(
         "SELECT channel_id, version, assignment_source, delivery_cost, assigned_at FROM orders WHERE id = $1", due
     )
-    assert row["channel_id"] == placed[0].to_channel_id and row["delivery_cost"] == placed[0].cost
+    assert row["channel_id"] is not None and row["delivery_cost"] > 0
     assert (row["version"], row["assignment_source"]) == (2, "in-time")
     assert datetime.now(UTC) - row["assigned_at"] < timedelta(minutes=1)  # the courier's latency counts from now
     event = await pool.fetchrow("SELECT type, data FROM outbox_events WHERE aggregate_id = $1", due)

@@ -106,17 +106,21 @@ class FakeUnitOfWork:
                             assignment_source=channel.source,
                             estimated_delivery_time=created + timedelta(seconds=eta or 0))  # fmt: skip
 
-    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]]) -> list[Order]:
+    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]],
+                                seats: list[tuple[uuid.UUID | None, uuid.UUID | None]] | None = None,
+                                ) -> list[Order]:  # fmt: skip
         """As the store: only orders still without a channel or a trip, and open; ETAs from now."""
         done = []
-        for order_id, a in placements:
+        for (order_id, a), (trip_id, co_rider_id) in zip(placements, seats or [(None, None)] * len(placements),
+                                                         strict=True):  # fmt: skip
             order = self.tables.orders.get(order_id)
             if order is None or order.trip_id is not None or not order.movable_from(None):
                 continue
             since = int((datetime.now(UTC) - order.created_at).total_seconds())
             eta = None if a.eta_seconds is None else a.eta_seconds + since
             done.append(self._change(order_id, channel_id=a.channel_id, delivery_cost=a.cost,
-                                     assignment_source=a.source, eta_seconds=eta))  # fmt: skip
+                                     assignment_source=a.source, eta_seconds=eta, trip_id=trip_id,
+                                     co_rider_id=co_rider_id))  # fmt: skip
         return done
 
     async def board_trip(self, plan: TripPlan) -> Boarding | None:

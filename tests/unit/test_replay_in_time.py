@@ -69,3 +69,12 @@ def test_an_order_ready_within_the_lead_goes_out_at_creation_the_others_within_t
     assert assigned["soon"] == 0.0
     due = 2400.0 - policies.IN_TIME_LEAD_S
     assert due <= assigned["later"] < due + policies.IN_TIME_EVERY_S
+
+
+@pytest.mark.parametrize(("policy", "trips"), [("in-time", 1), ("in-time-alone", 0)])
+def test_the_rounds_pair_two_held_orders_of_one_restaurant_unless_placing_them_alone(policy: str, trips: int) -> None:
+    """Both far from ready at creation and due in one round: the daemons' round (dispatch() with
+    pairs) puts them on one courier of a bundling channel; placed alone, each takes its own."""
+    pair = [order("a", 0.0, 1500.0, 1), order("b", 20.0, 1510.0, 1)]
+    result = policies.replay(policy, pair, [BIG], Rules(frozenset({"car"})), WEIGHTS, 25.0, ["car"])
+    assert (result["delivered"], result["trips_formed"], result["books_fault_count"]) == (2, trips, 0)

@@ -4,12 +4,13 @@ the use cases work on. Pure: no I/O, no JSON; the wire shape is made at the edge
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from uoom.domain.errors import IllegalTransition, VersionConflict
 
@@ -123,6 +124,25 @@ class TripPlan:
     # a fresh trip for this order alone (no co-rider planned): nobody else rides it, so boarding
     # locks no first rider (one round trip less for most orders)
     alone: bool = False
+
+
+def trip_plan_of(trip_id: str, channel_id: str, restaurant_id: UUID, pickup_in_s: float | None,
+                 co_rider_cost: Decimal | float | None, co_rider_eta_s: float | None, *,
+                 alone: bool) -> TripPlan:  # fmt: skip
+    """A solver's trip as the stores take it. An id that is no uuid still gets the order a trip: a
+    fresh one. A time or share that is negative, infinite or missing is dropped (pickup: now)."""
+    try:
+        trip = UUID(trip_id)
+    except ValueError:
+        trip = uuid4()
+    share, deliver = _sane(co_rider_cost), _sane(co_rider_eta_s)
+    return TripPlan(trip, channel_id, restaurant_id, float(_sane(pickup_in_s) or 0.0),
+                    None if share is None else cents(share), None if deliver is None else int(deliver),
+                    alone=alone)  # fmt: skip
+
+
+def _sane(amount: Decimal | float | None) -> Decimal | float | None:
+    return amount if amount is not None and math.isfinite(amount) and amount >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,13 @@ EXACT_MS = 10_000.0  # the batch policy is the exact reference: no practical dea
 # in-time: an order whose food is ready later than the lead waits, unassigned, until it is within
 # the lead of ready, and goes out with the others due at a round (every IN_TIME_EVERY_S). A slot is
 # held from assignment: an order assigned at creation holds one through its whole kitchen time.
-# The daemons' rounds place the due orders alone (one min-cost flow: daemons/optimizer/reoptimizer.py
-# release); in-time+trips (the replay only) puts them through dispatch() with pairs and joins.
+# The daemons' rounds put the due orders through dispatch() with pairs and joins when a channel
+# bundles (daemons/optimizer/reoptimizer.py release), and place them alone by one min-cost flow when
+# none does (in-time-alone here). What a round cannot place stays held for the next.
 IN_TIME_LEAD_S = 480.0
 IN_TIME_EVERY_S = 30.0
 PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
+ROUND_DEADLINE_MS = 1000.0  # what the optimizer gives an in-time round (its RELEASE_DEADLINE_MS)
 
 
 def replay(
@@ -47,13 +49,13 @@ def replay(
     scored_with: Weights | None = None,
     on_order: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """policy: static | greedy | greedy+joins | at-once | batch | rolling | in-time | in-time+trips.
+    """policy: static | greedy | greedy+joins | at-once | batch | rolling | in-time | in-time-alone.
     at-once, rolling and in-time are the product's: `dispatch()` per order, and an order it leaves
     goes to the ranking's best channel, as the API does; in-time holds an order whose food is ready
-    later than IN_TIME_LEAD_S and places it alone at the first round within the lead of ready, as
-    the optimizer's rounds do (`release`); in-time+trips places the due orders through `dispatch()`
-    with pairs and joins instead (not in the daemons). `on_order(n)` after each of the day's orders
-    (progress)."""
+    later than IN_TIME_LEAD_S and places it at the first round within the lead of ready through
+    `dispatch()`, with pairs and joins, as the optimizer's rounds do; in-time-alone places the due
+    orders alone by one min-cost flow (`release`: the rounds when no channel bundles). `on_order(n)`
+    after each of the day's orders (progress)."""
     day = Day(channels, rules)
     index = {c.id: j for j, c in enumerate(channels)}
     solve_ms: list[float] = []
@@ -101,9 +103,8 @@ def replay(
                 pending.clear()
         elif held:
             due = [o for o in pending if o.ready - now <= IN_TIME_LEAD_S]
-            if due and policy == "in-time+trips":
-                batch(day, due, now, weights, penalty, solve_ms, PRODUCT_DEADLINE_MS)
-                left = set()
+            if due and policy == "in-time":
+                left = batch(day, due, now, weights, penalty, solve_ms, ROUND_DEADLINE_MS, hold_unplaced=True)
             elif due:
                 left = release(day, due, now, weights, penalty, solve_ms)
             if due:  # what a round could not place stays held for the next
@@ -164,7 +165,10 @@ def batch(
     penalty: float,
     solve_ms: list[float],
     deadline_ms: float,
-) -> None:
+    hold_unplaced: bool = False,
+) -> set[str]:
+    """`dispatch()` on `group` and the open trips; an order it leaves falls back, or with
+    `hold_unplaced` is returned (its id) to be placed later."""
     live = day.live(now)
     index = {c.id: j for j, c in enumerate(live)}
     trips = day.open_trips({o.restaurant for o in group}, now)
@@ -180,9 +184,12 @@ def batch(
     )
     solve_ms.append((time.perf_counter() - start) * 1000)
     by_id = {o.order_id: o for o in group}
+    unplaced = set()
     for p in plan.placements:
         o = by_id[p.order_id]
-        if p.channel_id is None:
+        if p.channel_id is None and hold_unplaced:
+            unplaced.add(o.order_id)
+        elif p.channel_id is None:
             day.fall_back(o)
         elif p.trip_id is not None:
             day.join(p.trip_id, o, now)
@@ -191,19 +198,20 @@ def batch(
                 day.open(index[p.channel_id], [o, by_id[p.partner_id]], now)
         else:
             day.open(index[p.channel_id], [o], now)
+    return unplaced
 
 
 def release(
     day: Day, due: list[SimOrder], now: float, weights: Weights, penalty: float, solve_ms: list[float]
 ) -> set[str]:
-    """The optimizer's in-time round: the due orders placed alone by one exact assignment (no fee, no
-    reserve, any gain over the fallback); the ids of those left without a channel."""
+    """The optimizer's in-time round when no channel bundles: the due orders placed alone by one
+    exact assignment (no fee, no reserve, any gain over the fallback); the ids of those left."""
     live = day.live(now)
     index = {c.id: j for j, c in enumerate(live)}
     pool = [CurrentAssignment(Delivery(o.order_id, o.pickup, o.dropoff, o.value, max(o.ready - now, 0.0)), None)
             for o in due]  # fmt: skip
     start = time.perf_counter()
-    placed = reoptimize(pool, live, weights, threshold=0.0, deadline_ms=PRODUCT_DEADLINE_MS, fallback_penalty=penalty)
+    placed = reoptimize(pool, live, weights, threshold=0.0, deadline_ms=ROUND_DEADLINE_MS, fallback_penalty=penalty)
     solve_ms.append((time.perf_counter() - start) * 1000)
     by_id = {o.order_id: o for o in due}
     for p in placed:

@@ -3,7 +3,8 @@
 unless the move no longer applies: the order changed since the move was planned (picked up, or
 moved by someone else), its courier reached the restaurant (the cut-off), or it shares a courier
 with another order (a trip of two). A round of dispatch_policy in-time gives orders held without a
-channel their first ones all at once (`assign_held`): the same event, from no channel, no fee."""
+channel their first ones all at once (`assign_held`): the same event, from no channel, no fee; one
+it puts on a two-order trip boards it as a new order does (`board_held`)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from uoom.domain import events
-from uoom.domain.orders import ChannelAssignment, Order
+from uoom.domain.orders import ChannelAssignment, Order, TripPlan
 from uoom.stores.unit_of_work import UnitOfWork
 
 REOPTIMIZED = "reoptimized"  # the order's assignmentSource after a move
 IN_TIME = "in-time"  # ... after the optimizer assigned an order held without a channel (dispatch_policy in-time)
 
 
-async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int | None, float]], uow: UnitOfWork,
+async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int | None, float | None]],
+                      uow: UnitOfWork,
                       source: str = IN_TIME) -> list[Order]:  # fmt: skip
     """First channels for orders without one (order id, channel, cost, ETA from now, gain in points
-    over the fallback): one statement for all and their `order.channel_reassigned` events (from
-    null, no fee), in one transaction. An order that got a channel, a trip or a pickup meanwhile is
+    over the fallback, None: not known): one statement for all and their `order.channel_reassigned`
+    events (from null, no fee), in one transaction. An order that got a channel, a trip or a pickup meanwhile is
     left out; the assigned orders are returned."""
     if not placements:
         return []
@@ -40,6 +42,35 @@ async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int
             await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order, details)
         await uow.commit()
     return assigned
+
+
+async def board_held(order_id: uuid.UUID, channel: ChannelAssignment, plan: TripPlan,
+                     uow: UnitOfWork) -> tuple[Order, Order | None] | None:  # fmt: skip
+    """A held order's first channel, on `plan`'s trip, as a new order boards one (services/orders.py
+    `_board`): its first rider, or joining an open trip, whose first rider then learns its co-rider
+    (and its share and delivery time) in an `order.trip_joined` event. (The order, the first rider
+    or None), or None with nothing written when the order got a channel, a trip or a pickup
+    meanwhile, or the trip no longer takes it: it stays held for the next round."""
+    async with uow:
+        held = await uow.lock_order(order_id)  # before the first rider and the trip, as a move does
+        if held is None or held.trip_id is not None or not held.movable_from(None):
+            return None
+        boarding = await uow.board_trip(plan)
+        if boarding is None:
+            return None
+        first = boarding.first_rider
+        (order,) = await uow.assign_unassigned(
+            [(order_id, channel)], [(boarding.trip_id, None if first is None else first.id)]
+        )
+        await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order,
+                            {"from": None, "to": order.channel_id, "gain": None, "fee": "0.00"})  # fmt: skip
+        joined = None
+        if first is not None:
+            joined = await uow.set_co_rider(first.id, order.id, plan)
+            await uow.add_event(events.ORDER_TRIP_JOINED, joined,
+                                {"tripId": str(boarding.trip_id), "coRiderId": str(order.id)})  # fmt: skip
+        await uow.commit()
+    return order, joined
 
 
 async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str,

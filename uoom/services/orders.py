@@ -9,7 +9,6 @@ after the answer sees it.
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from uoom.domain.orders import (
     TripPlan,
     cents,
     order_total,
+    trip_plan_of,
 )
 from uoom.services.ports import Assigner, Choice, ReadModel, Stage, untimed
 from uoom.stores.unit_of_work import IdempotencyKey, UnitOfWork
@@ -85,20 +85,12 @@ async def create_order(cmd: PlaceOrder, uow: UnitOfWork, assigner: Assigner, rea
 
 def trip_plan(choice: Choice, restaurant: Restaurant) -> TripPlan | None:
     """The optimizer's trip for the order, if it gave one (only the optimizer does, and only on a
-    bundling channel). An id that is no uuid still gets the order a trip: a fresh one. The
-    co-rider's share and delivery time, when given, re-price and re-time the first rider of a join."""
+    bundling channel). The co-rider's share and delivery time, when given, re-price and re-time the
+    first rider of a join."""
     if not choice.trip_id or choice.channel_id is None:
         return None
-    try:
-        trip_id = uuid.UUID(choice.trip_id)
-    except ValueError:
-        trip_id = uuid.uuid4()
-    pickup_in_s = choice.pickup_in_s if choice.pickup_in_s is not None and math.isfinite(choice.pickup_in_s) else 0.0
-    share, deliver = choice.co_rider_cost, choice.co_rider_eta_seconds
-    share_cents = cents(share) if share is not None and math.isfinite(share) and share >= 0 else None
-    deliver_s = int(deliver) if deliver is not None and deliver >= 0 else None
-    return TripPlan(trip_id, choice.channel_id, restaurant.id, pickup_in_s, share_cents, deliver_s,
-                    alone=choice.co_rider_id is None)  # fmt: skip
+    return trip_plan_of(choice.trip_id, choice.channel_id, restaurant.id, choice.pickup_in_s, choice.co_rider_cost,
+                        choice.co_rider_eta_seconds, alone=choice.co_rider_id is None)  # fmt: skip
 
 
 async def _board(uow: UnitOfWork, new: NewOrder, plan: TripPlan, restaurant: Restaurant,

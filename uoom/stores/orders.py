@@ -21,6 +21,7 @@ COLUMNS = """id, customer_id, restaurant_id, status, items, delivery_location, t
     eta_seconds, assignment_source, notes, trip_id, co_rider_id"""
 _CHANGED = "version = version + 1, updated_at = now()"
 ETA_MAX = columns.ETA_SECONDS.largest
+Seat: TypeAlias = tuple[uuid.UUID | None, uuid.UUID | None]  # an order's trip and its co-rider (None: none)
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
@@ -167,22 +168,27 @@ async def set_channel(conn: asyncpg.Connection, order_id: uuid.UUID, channel: Ch
 
 
 async def assign_unassigned(conn: asyncpg.Connection, placements: list[tuple[uuid.UUID, ChannelAssignment]],
-                            ) -> list[Order]:  # fmt: skip
+                            seats: list[Seat] | None = None) -> list[Order]:  # fmt: skip
     """First channels for orders that still have none and are still open (a round's placements, in
     one statement; an order that got a channel, a trip or a pickup meanwhile is left out). Each
-    assignment's `eta_seconds` counts from now here; stored, it counts from the order's creation."""
+    assignment's `eta_seconds` counts from now here; stored, it counts from the order's creation.
+    `seats`, one per placement when given: the trip each boarded (its row written first) and its
+    co-rider (None: alone so far)."""
+    trips = seats or [(None, None)] * len(placements)
     rows = await conn.fetch(
         f"""UPDATE orders o SET channel_id = p.channel_id, delivery_cost = p.cost,
                 eta_seconds = CASE WHEN p.eta IS NOT NULL  -- least() would take a NULL for the maximum
                     THEN least(p.eta + extract(epoch FROM now() - o.created_at)::integer, {ETA_MAX}) END,
                 estimated_delivery_time = now() + make_interval(secs => p.eta), assignment_source = p.source,
-                assigned_at = now(), version = o.version + 1, updated_at = now()
-            FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::integer[], $5::text[])
-                 AS p(id, channel_id, cost, eta, source)
+                assigned_at = now(), trip_id = p.trip_id, co_rider_id = p.co_rider_id,
+                version = o.version + 1, updated_at = now()
+            FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::integer[], $5::text[], $6::uuid[], $7::uuid[])
+                 AS p(id, channel_id, cost, eta, source, trip_id, co_rider_id)
             WHERE o.id = p.id AND o.channel_id IS NULL AND o.trip_id IS NULL AND {OPEN_SQL}
             RETURNING {", ".join(f"o.{c.strip()}" for c in COLUMNS.split(","))}""",
         [order_id for order_id, _ in placements], [a.channel_id for _, a in placements],
         [a.cost for _, a in placements], [a.eta_seconds for _, a in placements], [a.source for _, a in placements],
+        [trip for trip, _ in trips], [co_rider for _, co_rider in trips],
     )  # fmt: skip
     return [from_row(row) for row in rows]
 
@@ -208,7 +214,8 @@ async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_i
 
 
 # What a dispatch round reads of an order (o) and its restaurant (r).
-ROUND_COLUMNS = """o.id, o.channel_id, o.delivery_location, o.total, o.created_at, o.estimated_delivery_time,
+ROUND_COLUMNS = """o.id, o.restaurant_id, o.channel_id, o.delivery_location, o.total, o.created_at,
+                   o.estimated_delivery_time,
                    r.latitude, r.longitude, r.prep_minutes"""
 
 

@@ -65,7 +65,8 @@ class UnitOfWork(Protocol):
     async def lock_movable(self, order_id: uuid.UUID) -> Order | None: ...
     async def set_status(self, order_id: uuid.UUID, status: OrderStatus) -> Order: ...
     async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order: ...
-    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]]) -> list[Order]: ...
+    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]],
+                                seats: list[orders.Seat] | None = None) -> list[Order]: ...  # fmt: skip
     async def board_trip(self, plan: TripPlan) -> Boarding | None: ...
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order: ...
     async def channel(self, channel_id: str) -> Channel | None: ...
@@ -212,9 +213,11 @@ class PostgresUnitOfWork:
     async def set_channel(self, order_id: uuid.UUID, channel: ChannelAssignment) -> Order:
         return await orders.set_channel(self._conn, order_id, channel)
 
-    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]]) -> list[Order]:
-        """First channels, ETAs from now, for the orders still without one (one statement)."""
-        return await orders.assign_unassigned(self._conn, placements)
+    async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]],
+                                seats: list[orders.Seat] | None = None) -> list[Order]:  # fmt: skip
+        """First channels, ETAs from now, for the orders still without one (one statement); `seats`:
+        the trip each boarded (`board_trip` first) and its co-rider."""
+        return await orders.assign_unassigned(self._conn, placements, seats)
 
     async def board_trip(self, plan: TripPlan) -> Boarding | None:
         """The new order's trip (call before `add_order`); None when the trip does not take it."""

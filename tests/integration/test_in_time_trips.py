@@ -1,0 +1,113 @@
+"""The in-time rounds form two-order trips among the orders the API held and join the open trips of
+their restaurant, against real PostgreSQL and Redis (a database of its own): each such order boards
+its trip as a new order does, in its own transaction, and a trip that no longer takes it leaves it
+held, with nothing written."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from functools import partial
+
+import asyncpg
+
+from daemons.optimizer.reoptimizer import Reoptimizer
+from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner
+from tests.integration.test_optimizer_trips import BUNDLERS, RESTAURANT_ID, first_rider
+from tests.integration.test_reoptimizer import MINUTE, _prep_s, held
+from uoom.domain.orders import ChannelAssignment, TripPlan
+from uoom.live_channels import LiveChannels
+from uoom.services.channels import IN_TIME, board_held
+from uoom.stores.open_trips import all_open_trips
+from uoom.stores.unit_of_work import PostgresUnitOfWork
+
+
+async def rounds(demo_world, planned: list[TripCounts]) -> tuple[Reoptimizer, OpenTripsFeed]:
+    """The optimizer's in-time rounds wired as daemons/optimizer/app.py wires them; the food of an
+    order held 3 minutes ago is due (ready 1 minute inside the lead)."""
+    settings, pool, redis = demo_world
+    in_time = settings.model_copy(
+        update={"dispatch_policy": "in-time", "dispatch_lead_seconds": await _prep_s(pool) - 2 * MINUTE}
+    )
+    feed = OpenTripsFeed(partial(all_open_trips, pool))
+    planner = TripPlanner(feed, in_time.bundle_ready_within_s, in_time.bundle_on_time_s, planned.append,
+                          feed.answered)  # fmt: skip
+    return Reoptimizer(in_time, pool, LiveChannels(pool, redis), planner), feed
+
+
+async def ride_of(pool: asyncpg.Pool, order_id: uuid.UUID) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "SELECT channel_id, trip_id, co_rider_id, assignment_source, delivery_cost, version FROM orders WHERE id = $1",
+        order_id,
+    )
+
+
+async def events_of(pool: asyncpg.Pool, order_id: uuid.UUID) -> list[tuple[str, dict]]:
+    rows = await pool.fetch("SELECT type, data FROM outbox_events WHERE aggregate_id = $1 ORDER BY position", order_id)
+    return [(r["type"], r["data"]) for r in rows]
+
+
+async def test_two_due_orders_of_one_restaurant_ride_one_trip(demo_world) -> None:
+    _, pool, _ = demo_world
+    planned: list[TripCounts] = []
+    dispatcher, feed = await rounds(demo_world, planned)
+    first, second = await held(pool, age_s=3 * MINUTE), await held(pool, age_s=3 * MINUTE)
+    await feed.read()
+    assert sorted(await dispatcher.release()) == sorted(map(str, (first, second)))
+    a, b = await ride_of(pool, first), await ride_of(pool, second)
+    assert a["channel_id"] == b["channel_id"] and a["channel_id"] in BUNDLERS
+    assert a["trip_id"] == b["trip_id"] is not None
+    assert (a["co_rider_id"], b["co_rider_id"]) == (second, first)
+    assert {a["assignment_source"], b["assignment_source"]} == {IN_TIME}
+    assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", a["trip_id"]) == 2
+    assert planned == [TripCounts(pairs=1)]
+    assert (dispatcher.released, dispatcher.released_shared, dispatcher.due_unplaced) == (2, 2, 0)
+    # each got its channel in an event; the one that boarded first learns its co-rider in another
+    kinds = sorted([[t for t, _ in await events_of(pool, order_id)] for order_id in (first, second)], key=len)
+    assert kinds == [["order.channel_reassigned"], ["order.channel_reassigned", "order.trip_joined"]]
+    for order_id in (first, second):
+        (_, moved), *_ = await events_of(pool, order_id)
+        assert (moved["from"], moved["to"], moved["fee"]) == (None, a["channel_id"], "0.00")
+        assert moved["order"]["tripId"] == str(a["trip_id"])
+
+
+async def test_a_due_order_joins_the_open_trip_of_its_restaurant(demo_world) -> None:
+    _, pool, _ = demo_world
+    planned: list[TripCounts] = []
+    dispatcher, feed = await rounds(demo_world, planned)
+    trip_id, rider = await first_rider(pool)  # created now: ready 3 minutes after the held order
+    due = await held(pool, age_s=3 * MINUTE)
+    await feed.read()
+    assert await dispatcher.release() == [str(due)]
+    joined, first = await ride_of(pool, due), await ride_of(pool, uuid.UUID(rider))
+    assert (str(joined["trip_id"]), str(joined["co_rider_id"]), joined["channel_id"]) == (trip_id, rider, "own-bikes")
+    assert first["co_rider_id"] == due and first["version"] == 2
+    assert first["delivery_cost"] != Decimal("3.66")  # re-priced to its share of the trip
+    assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", uuid.UUID(trip_id)) == 2
+    assert planned == [TripCounts(joins=1)] and dispatcher.released_shared == 1
+    ((kind, data),) = await events_of(pool, uuid.UUID(rider))
+    assert (kind, data["tripId"], data["coRiderId"]) == ("order.trip_joined", trip_id, str(due))
+
+
+async def test_a_trip_that_no_longer_takes_the_order_leaves_it_held(demo_world) -> None:
+    """Full since the round planned the join (or any refusal of the trips table): nothing written,
+    not even the bump of the trip's riders; the next round places the order again."""
+    _, pool, _ = demo_world
+    trip_id, _ = await first_rider(pool, riders=2)
+    due = await held(pool, age_s=3 * MINUTE)
+    plan = TripPlan(uuid.UUID(trip_id), "own-bikes", RESTAURANT_ID, 600.0, Decimal("2.10"), 1200)
+    channel = ChannelAssignment("own-bikes", Decimal("2.30"), 1300, IN_TIME)
+    assert await board_held(due, channel, plan, PostgresUnitOfWork(pool)) is None
+    assert (await ride_of(pool, due))["channel_id"] is None and await events_of(pool, due) == []
+    assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", uuid.UUID(trip_id)) == 2
+
+
+async def test_an_order_assigned_meanwhile_boards_no_trip(demo_world) -> None:
+    _, pool, _ = demo_world
+    due = await held(pool, age_s=3 * MINUTE)
+    await pool.execute("UPDATE orders SET channel_id = 'own-cars', version = 2 WHERE id = $1", due)
+    plan = TripPlan(uuid.uuid4(), "own-bikes", RESTAURANT_ID, 600.0, alone=True)
+    channel = ChannelAssignment("own-bikes", Decimal("3.40"), 1300, IN_TIME)
+    assert await board_held(due, channel, plan, PostgresUnitOfWork(pool)) is None
+    assert (await ride_of(pool, due))["channel_id"] == "own-cars" and await events_of(pool, due) == []
+    assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0
