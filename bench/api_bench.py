@@ -114,7 +114,10 @@ def start_daemons(
            "UOOM_DATABASE_URL": bench.database_url.get_secret_value(),
            "UOOM_REDIS_URL": bench.redis_url.get_secret_value(), "UOOM_KAFKA_TOPIC": bench.kafka_topic,
            "UOOM_KAFKA_DLQ_TOPIC": bench.kafka_dlq_topic,
-           "UOOM_RELAY_PROJECTOR_GROUP": f"{bench.kafka_topic}.projector"}  # fmt: skip
+           "UOOM_RELAY_PROJECTOR_GROUP": f"{bench.kafka_topic}.projector",
+           # every order assigned at creation (what these benches measure), unless the caller set a
+           # policy (platform_bench --in-time): under in-time a 60 s loop would assign nothing
+           "UOOM_DISPATCH_POLICY": os.environ.get("UOOM_DISPATCH_POLICY", "rolling")}  # fmt: skip
     daemons = {"api": start(["serve", "--port", str(port), "--workers", str(args.workers)], env)}
     health = [f"http://127.0.0.1:{port}/healthz"]
     if args.platform:

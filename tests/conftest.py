@@ -16,6 +16,10 @@ os.environ.setdefault("UOOM_DATABASE_URL", "postgresql://uoom@127.0.0.1:5432/uoo
 os.environ.setdefault("UOOM_REDIS_URL", "redis://127.0.0.1:6379/1")
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UOOM_HOME", str(REPO / ".uoom"))
+# Most tests check what happens to an order when it is placed: its channel, its trip, its events.
+# Under the default dispatch policy (in-time) most orders get none then, so the suite runs rolling
+# (a channel at creation) and the tests of in-time dispatch set it themselves.
+os.environ.setdefault("UOOM_DISPATCH_POLICY", "rolling")
 
 
 @pytest.fixture(scope="session")

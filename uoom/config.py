@@ -114,12 +114,13 @@ class Settings(BaseSettings):
         2700.0, gt=0, description="A trip's every order is delivered within this of its creation (s)"
     )
     dispatch_policy: Literal["at-once", "rolling", "in-time"] = Field(
-        "rolling",
-        description="rolling: an order's channel is chosen when it is placed, and every dispatch_interval the "
-        "open orders move where a move gains more than its fee (-1.1 % $ per delivered order vs at-once on the "
-        "synthetic day); at-once: no moves; in-time: an order whose food is ready later than dispatch_lead_seconds "
-        "is placed without a channel and the optimizer assigns it once it is that close to ready (-7.2 % vs "
-        "rolling on the day, bench/reports/optimizer.md; the API assigns those the optimizer leaves past due)",
+        "in-time",
+        description="in-time: an order whose food is ready later than dispatch_lead_seconds is placed without a "
+        "channel, and the optimizer's rounds assign it once it is that close to ready, pairing it with another or "
+        "joining an open trip where a channel bundles (the API assigns those the optimizer leaves past due; "
+        "the cheapest on the synthetic day, bench/reports/optimizer.md); rolling: an order's channel is chosen when "
+        "it is placed, and every dispatch_interval the open orders move where a move gains more than its fee; "
+        "at-once: chosen when placed, no moves",
     )
     dispatch_interval: float = Field(
         120.0, gt=0, description="Seconds between rolling re-optimizations (120: the interval that won the day)"

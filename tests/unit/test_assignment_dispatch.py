@@ -161,30 +161,56 @@ def test_the_reported_objective_is_what_the_placements_cost_and_the_bound_holds_
     assert fast.bound <= best.objective <= fast.objective
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_keeping_each_orders_cheapest_joins_loses_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A restaurant with many open trips: each order keeps only as many joins as the batch has
-    orders, and the exact optimum is the same as with every join."""
+def joins_kept_and_optimum_kept(orders: list[TripOrder], firsts: list[TripOrder], rng: random.Random,
+                                monkeypatch: pytest.MonkeyPatch) -> Counter[int]:  # fmt: skip
+    """Open trips of `firsts` on three random channels (two bundle): asserts that the exact
+    optimum with each order's joins cut is the optimum with every join; the joins kept per order."""
     dispatch_module = importlib.import_module("uoom.assignment.dispatch")  # the package's name is the function
-    rng = random.Random(300 + seed)
     chans = random_channels(rng, 3)
     bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=900.0, on_time_s=2700.0)
-    orders = random_orders(rng, rng.randint(2, 5), 1)
-    firsts = [TripOrder(f"f{k}", orders[0].restaurant, orders[0].pickup,
-                        at(rng.uniform(-2, 2), rng.uniform(-2, 2), orders[0].pickup), rng.uniform(0, 900))
-              for k in range(15)]  # fmt: skip
     trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(firsts)]
     table = build_cost_table([Delivery(o.order_id, o.pickup, o.dropoff, 0.0, o.ready_at) for o in orders],
                              chans, Weights(), 25.0)  # fmt: skip
     kept = Counter(o.orders[0] for o in trip_options(orders, chans, Weights(), bundling, trips, table.fallback)
                    if o.trip >= 0)  # fmt: skip
-    assert max(kept.values(), default=0) <= len(orders)
     pruned = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
     monkeypatch.setattr(dispatch_module, "_best_joins", lambda joins, keep: joins)
     every = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
     assert pruned.status == every.status == "OPTIMAL"
     assert pruned.objective == every.objective
     check_plan_keeps_every_rule(orders, chans, trips, bundling, pruned)
+    return kept
+
+
+def firsts_at(rng: random.Random, restaurant: str, place: tuple[float, float], n: int) -> list[TripOrder]:
+    return [TripOrder(f"f{restaurant}{k}", restaurant, place, at(rng.uniform(-2, 2), rng.uniform(-2, 2), place),
+                      rng.uniform(0, 900)) for k in range(n)]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_keeping_each_orders_cheapest_joins_loses_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restaurant with many open trips: each order keeps only as many joins as the batch has
+    orders, and the exact optimum is the same as with every join."""
+    rng = random.Random(300 + seed)
+    orders = random_orders(rng, rng.randint(2, 5), 1)
+    kept = joins_kept_and_optimum_kept(orders, firsts_at(rng, orders[0].restaurant, orders[0].pickup, 15), rng,
+                                       monkeypatch)  # fmt: skip
+    assert max(kept.values(), default=0) <= len(orders)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_each_order_keeps_as_many_joins_as_its_restaurant_has_orders_and_loses_nothing(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the orders of one restaurant may join its open trips: an order keeps as many joins as
+    the batch has orders of its restaurant, not of every restaurant, and the optimum stays."""
+    rng = random.Random(400 + seed)
+    orders = random_orders(rng, rng.randint(4, 7), 3)
+    places = {o.restaurant: o.pickup for o in orders}
+    firsts = [first for r, place in places.items() for first in firsts_at(rng, r, place, 12)]
+    kept = joins_kept_and_optimum_kept(orders, firsts, rng, monkeypatch)
+    of_restaurant = Counter(o.restaurant for o in orders)
+    assert all(n <= of_restaurant[orders[i].restaurant] for i, n in kept.items()), kept
 
 
 @pytest.mark.parametrize("seed", range(20))

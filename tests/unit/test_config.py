@@ -31,6 +31,12 @@ def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.dax_endpoint == ""
 
 
+def test_the_default_dispatch_policy_is_the_one_that_won_the_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """in-time (bench/reports/optimizer.md); the test session itself runs rolling (tests/conftest.py)."""
+    monkeypatch.delenv("UOOM_DISPATCH_POLICY")
+    assert Settings(_env_file=None).dispatch_policy == "in-time"
+
+
 def test_masked_hides_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UOOM_DATABASE_URL", "postgresql://app:hunter2@db:5432/uoom")
     monkeypatch.setenv("UOOM_REDIS_URL", "redis://:s3cret@cache:6379/0")

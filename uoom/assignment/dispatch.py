@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Literal
@@ -256,21 +256,24 @@ def trip_options(
             cost = int((both - alone) * SCALE + 0.5)
             if cost < (fallback[i] or 0):
                 joins.append(Option((i,), j, t, cost))
-    return out + _best_joins(joins, len(orders))
+    keep = {i: len(members) for members in by_restaurant.values() for i in members}
+    return out + _best_joins(joins, keep)
 
 
-def _best_joins(joins: list[Option], keep: int) -> list[Option]:
-    """Each order's `keep` cheapest joins (in their given order). Exact with `keep` = the batch's
-    orders: the others take at most keep - 1 open trips, a join holds no slot of its own and its
-    cost depends on its order and trip alone, so an order joining a trip beyond its `keep` best
-    could join a free one of those for less. A restaurant with dozens of open trips otherwise
-    gave every order dozens of options and the solver a model it had to search."""
+def _best_joins(joins: list[Option], keep: Mapping[int, int]) -> list[Option]:
+    """Each order's `keep[order]` cheapest joins (in their given order). Exact with `keep` = the
+    batch's orders of the order's restaurant: only they may join its restaurant's open trips, so
+    the others take at most keep - 1 of them; a join holds no slot of its own and its cost depends
+    on its order and trip alone, so an order joining a trip beyond its `keep` best could join a
+    free one of those for less. A restaurant with dozens of open trips otherwise gave every order
+    dozens of options, and a round of a hundred orders (dispatch_policy in-time) a hundred each:
+    seconds of pricing."""
     ranked: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for k, option in enumerate(joins):
         ranked[option.orders[0]].append((option.cost, k))
-    if all(len(options) <= keep for options in ranked.values()):
+    if all(len(options) <= keep[i] for i, options in ranked.items()):
         return joins
-    kept = {k for options in ranked.values() for _, k in sorted(options)[:keep]}
+    kept = {k for i, options in ranked.items() for _, k in sorted(options)[: keep[i]]}
     return [option for k, option in enumerate(joins) if k in kept]
 
 

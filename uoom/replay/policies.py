@@ -36,6 +36,7 @@ IN_TIME_LEAD_S = 480.0
 IN_TIME_EVERY_S = 30.0
 PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
 ROUND_DEADLINE_MS = 1000.0  # what the optimizer gives an in-time round (its RELEASE_DEADLINE_MS)
+ROUND_PART_ORDERS = 50  # due orders per dispatch() in a round (the optimizer's ROUND_PART_ORDERS)
 
 
 def replay(
@@ -103,8 +104,10 @@ def replay(
                 pending.clear()
         elif held:
             due = [o for o in pending if o.ready - now <= IN_TIME_LEAD_S]
-            if due and policy == "in-time":
-                left = batch(day, due, now, weights, penalty, solve_ms, ROUND_DEADLINE_MS, hold_unplaced=True)
+            if due and policy == "in-time":  # in parts, as the daemons' rounds solve them
+                left = set().union(*(batch(day, due[k : k + ROUND_PART_ORDERS], now, weights, penalty, solve_ms,
+                                           ROUND_DEADLINE_MS, hold_unplaced=True)
+                                     for k in range(0, len(due), ROUND_PART_ORDERS)))  # fmt: skip
             elif due:
                 left = release(day, due, now, weights, penalty, solve_ms)
             if due:  # what a round could not place stays held for the next
