@@ -34,7 +34,7 @@ from uoom.assignment import CurrentAssignment, Reassignment, reoptimize
 from uoom.config import Settings
 from uoom.domain.orders import ChannelAssignment, trip_plan_of
 from uoom.live_channels import LiveChannels, LiveView
-from uoom.services.channels import IN_TIME, assign_held, board_held, reassign_channel
+from uoom.services.channels import IN_TIME, assign_held, board_held, open_held_trips, reassign_channel
 from uoom.stores.orders import MOVABLE, OPEN_SQL, ROUND_COLUMNS, current_assignment, unassigned_due
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
@@ -167,32 +167,44 @@ class Reoptimizer(Background):
 
     async def _release_with_trips(self, current: list[CurrentAssignment], restaurants: list[str], live: LiveView,
                                   deadline_ms: float) -> list[str]:  # fmt: skip
-        """`dispatch()` on the due orders and the open trips; the orders on a trip board it one by
-        one in the answer's order (a new pair's first rider before its partner), the rest together."""
+        """`dispatch()` on the due orders and the open trips. The orders off any trip, alone on a
+        fresh one, or paired with each other go in one transaction each (`assign_held`,
+        `open_held_trips`); those joining an open trip board it one by one (`board_held`), as do
+        the others if something changed under them since the round read them."""
         assert self.trips is not None
         deliveries = [c.delivery for c in current]
         solved = await self.trips.solve(deliveries, restaurants, live, deadline_ms, self.settings.fallback_penalty,
                                         inline=False)  # fmt: skip
         restaurant_of = {d.order_id: uuid.UUID(r) for d, r in zip(deliveries, restaurants, strict=True)}
         alone: list[tuple[uuid.UUID, str, Decimal | None, int | None, float | None]] = []
-        boarding = []
+        fresh, joining = [], []
         for a in solved.result.assignments:
             if a.channel_id is None:
                 continue
             ride = solved.rides.get(a.order_id)
             if ride is None:
                 alone.append((uuid.UUID(a.order_id), a.channel_id, a.cost, a.eta_seconds, None))
+                continue
+            plan = trip_plan_of(ride.trip_id, a.channel_id, restaurant_of[a.order_id], ride.pickup_in_s,
+                                ride.co_rider_dollars, ride.co_rider_deliver_s,
+                                alone=ride.co_rider_id is None)  # fmt: skip
+            rider = (uuid.UUID(a.order_id), ChannelAssignment(a.channel_id, a.cost, a.eta_seconds, IN_TIME), plan)
+            if ride.co_rider_id is None or ride.co_rider_id in restaurant_of:  # a fresh trip of this part
+                fresh.append((*rider, None if ride.co_rider_id is None else uuid.UUID(ride.co_rider_id)))
             else:
-                plan = trip_plan_of(ride.trip_id, a.channel_id, restaurant_of[a.order_id], ride.pickup_in_s,
-                                    ride.co_rider_dollars, ride.co_rider_deliver_s,
-                                    alone=ride.co_rider_id is None)  # fmt: skip
-                boarding.append((a.order_id, ChannelAssignment(a.channel_id, a.cost, a.eta_seconds, IN_TIME), plan))
+                joining.append(rider)
         assigned = [str(order.id) for order in await assign_held(alone, PostgresUnitOfWork(self.pool))]
-        for order_id, channel, plan in boarding:
-            boarded = await board_held(uuid.UUID(order_id), channel, plan, PostgresUnitOfWork(self.pool))
+        opened = await open_held_trips(fresh, PostgresUnitOfWork(self.pool))
+        if opened is None:  # in the answer's order: a new pair's first rider boards before its partner joins
+            joining = [(order_id, channel, plan) for order_id, channel, plan, _ in fresh] + joining
+        else:
+            assigned += [str(order.id) for order in opened]
+            self.released_shared += sum(order.co_rider_id is not None for order in opened)
+        for order_id, channel, plan in joining:
+            boarded = await board_held(order_id, channel, plan, PostgresUnitOfWork(self.pool))
             if boarded is None:
                 continue
-            assigned.append(order_id)
+            assigned.append(str(order_id))
             if (first := boarded[1]) is not None:  # a join: of this round's pair, both count
                 self.released_shared += 1 + (str(first.id) in assigned)
         return assigned

@@ -17,7 +17,7 @@ from tests.integration.test_optimizer_trips import BUNDLERS, RESTAURANT_ID, firs
 from tests.integration.test_reoptimizer import MINUTE, _prep_s, held
 from uoom.domain.orders import ChannelAssignment, TripPlan
 from uoom.live_channels import LiveChannels
-from uoom.services.channels import IN_TIME, board_held
+from uoom.services.channels import IN_TIME, board_held, open_held_trips
 from uoom.stores.open_trips import all_open_trips
 from uoom.stores.unit_of_work import PostgresUnitOfWork
 
@@ -62,13 +62,12 @@ async def test_two_due_orders_of_one_restaurant_ride_one_trip(demo_world) -> Non
     assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", a["trip_id"]) == 2
     assert planned == [TripCounts(pairs=1)]
     assert (dispatcher.released, dispatcher.released_shared, dispatcher.due_unplaced) == (2, 2, 0)
-    # each got its channel in an event; the one that boarded first learns its co-rider in another
-    kinds = sorted([[t for t, _ in await events_of(pool, order_id)] for order_id in (first, second)], key=len)
-    assert kinds == [["order.channel_reassigned"], ["order.channel_reassigned", "order.trip_joined"]]
-    for order_id in (first, second):
-        (_, moved), *_ = await events_of(pool, order_id)
-        assert (moved["from"], moved["to"], moved["fee"]) == (None, a["channel_id"], "0.00")
-        assert moved["order"]["tripId"] == str(a["trip_id"])
+    # paired at once: each order's one event shows its channel, its trip and its co-rider
+    for order_id, co_rider in ((first, second), (second, first)):
+        ((kind, moved),) = await events_of(pool, order_id)
+        assert (kind, moved["from"], moved["to"], moved["fee"]) == ("order.channel_reassigned", None, a["channel_id"],
+                                                                    "0.00")  # fmt: skip
+        assert (moved["order"]["tripId"], moved["order"]["coRiderId"]) == (str(a["trip_id"]), str(co_rider))
 
 
 async def test_a_due_order_joins_the_open_trip_of_its_restaurant(demo_world) -> None:
@@ -110,4 +109,19 @@ async def test_an_order_assigned_meanwhile_boards_no_trip(demo_world) -> None:
     channel = ChannelAssignment("own-bikes", Decimal("3.40"), 1300, IN_TIME)
     assert await board_held(due, channel, plan, PostgresUnitOfWork(pool)) is None
     assert (await ride_of(pool, due))["channel_id"] == "own-cars" and await events_of(pool, due) == []
+    assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0
+
+
+async def test_a_pair_one_of_which_was_assigned_meanwhile_opens_no_trip(demo_world) -> None:
+    """The round's fresh trips go in one transaction; if any of their orders was taken since the
+    round read it, nothing is written (no trip without its riders) and the round boards them one by
+    one instead."""
+    _, pool, _ = demo_world
+    waiting, taken = await held(pool, age_s=3 * MINUTE), await held(pool, age_s=3 * MINUTE)
+    await pool.execute("UPDATE orders SET channel_id = 'own-cars', version = 2 WHERE id = $1", taken)
+    plan = TripPlan(uuid.uuid4(), "own-bikes", RESTAURANT_ID, 600.0)
+    channel = ChannelAssignment("own-bikes", Decimal("2.10"), 1300, IN_TIME)
+    pair = [(waiting, channel, plan, taken), (taken, channel, plan, waiting)]
+    assert await open_held_trips(pair, PostgresUnitOfWork(pool)) is None
+    assert (await ride_of(pool, waiting))["channel_id"] is None and await events_of(pool, waiting) == []
     assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0

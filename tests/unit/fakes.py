@@ -138,6 +138,10 @@ class FakeUnitOfWork:
         self.tables.trips[plan.id] = (channel_id, restaurant_id, 2)
         return Boarding(plan.id, first)
 
+    async def open_trips(self, fresh: list[tuple[TripPlan, int]]) -> None:
+        for plan, riders in fresh:
+            self.tables.trips[plan.id] = (plan.channel_id, plan.restaurant_id, riders)
+
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order:
         """The first rider re-priced and re-timed as the trips store does (the fake's clock stands
         still at NOW, so its delivery time from now is its ETA from creation at NOW)."""

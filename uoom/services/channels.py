@@ -9,6 +9,7 @@ it puts on a two-order trip boards it as a new order does (`board_held`)."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -40,6 +41,30 @@ async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int
         for order in assigned:
             details = {"from": None, "to": order.channel_id, "gain": gains[order.id], "fee": "0.00"}
             await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order, details)
+        await uow.commit()
+    return assigned
+
+
+async def open_held_trips(riders: list[tuple[uuid.UUID, ChannelAssignment, TripPlan, uuid.UUID | None]],
+                          uow: UnitOfWork) -> list[Order] | None:  # fmt: skip
+    """Held orders on trips one solve planned whole (order, channel, trip, co-rider): singles, and
+    pairs of two held orders (both name one trip and each other), in one transaction: the trips,
+    the orders, their `order.channel_reassigned` events (each order's shows its trip and
+    co-rider: a pair made at once has no `order.trip_joined`). None, with nothing written, if any
+    of them got a channel, a trip or a pickup meanwhile: the caller boards them one by one."""
+    if not riders:
+        return []
+    async with uow:
+        on_trip = Counter(plan.id for _, _, plan, _ in riders)
+        trips = {plan.id: plan for _, _, plan, _ in riders}
+        await uow.open_trips([(plan, on_trip[trip_id]) for trip_id, plan in trips.items()])
+        assigned = await uow.assign_unassigned([(order_id, channel) for order_id, channel, _, _ in riders],
+                                               [(plan.id, co_rider) for _, _, plan, co_rider in riders])  # fmt: skip
+        if len(assigned) != len(riders):
+            return None  # rolled back: no trip without its riders
+        for order in assigned:
+            await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order,
+                                {"from": None, "to": order.channel_id, "gain": None, "fee": "0.00"})  # fmt: skip
         await uow.commit()
     return assigned
 

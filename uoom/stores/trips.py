@@ -54,6 +54,20 @@ async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
     return Boarding(plan.id, first)
 
 
+async def open_fresh(conn: asyncpg.Connection, fresh: list[tuple[TripPlan, int]]) -> None:
+    """Trips planned whole by one solve (a single, or a pair of orders that have no trip yet), with
+    their riders, in one statement; in the caller's transaction, before its orders name them."""
+    await conn.execute(
+        """INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+           SELECT t.id, t.channel_id, t.restaurant_id, t.riders, now() + make_interval(secs => t.pickup_in_s)
+           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::integer[], $5::float8[])
+                AS t(id, channel_id, restaurant_id, riders, pickup_in_s)""",
+        [plan.id for plan, _ in fresh], [plan.channel_id for plan, _ in fresh],
+        [plan.restaurant_id for plan, _ in fresh], [riders for _, riders in fresh],
+        [_pickup_in_s(plan) for plan, _ in fresh],
+    )  # fmt: skip
+
+
 async def _late_first_rider(conn: asyncpg.Connection, plan: TripPlan) -> Order | None:
     """The first rider, locked after the trip (the other order): a concurrent change of that
     order that then waits for the trip is a deadlock the database breaks. Under a savepoint, so

@@ -68,6 +68,7 @@ class UnitOfWork(Protocol):
     async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]],
                                 seats: list[orders.Seat] | None = None) -> list[Order]: ...  # fmt: skip
     async def board_trip(self, plan: TripPlan) -> Boarding | None: ...
+    async def open_trips(self, fresh: list[tuple[TripPlan, int]]) -> None: ...
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order: ...
     async def channel(self, channel_id: str) -> Channel | None: ...
     async def add_event(self, event_type: str, order: Order, details: dict[str, Any] | None = None) -> None: ...
@@ -222,6 +223,10 @@ class PostgresUnitOfWork:
     async def board_trip(self, plan: TripPlan) -> Boarding | None:
         """The new order's trip (call before `add_order`); None when the trip does not take it."""
         return await trips.board(self._conn, plan)
+
+    async def open_trips(self, fresh: list[tuple[TripPlan, int]]) -> None:
+        """Whole trips (plan, riders) of orders that have none yet (call before `assign_unassigned`)."""
+        await trips.open_fresh(self._conn, fresh)
 
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order:
         """`order_id` (the first rider, locked by `board_trip`) shares `plan`'s trip with `co_rider_id`
