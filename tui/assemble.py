@@ -158,11 +158,13 @@ def _optimizer(trends: Trends, optimizer: Document | None, api: Document | None,
 
 def _trips(own: Mapping[str, Any]) -> tuple[int | None, int | None, float | None]:
     """(pairs, joins, share of orders riding two) since the optimizer started; None from an
-    optimizer without trips (its document has no `trips`), the share None before any order."""
+    optimizer without trips (its document has no `trips`), the share None before any order. The
+    orders placed: those its answers placed, and the held ones its in-time rounds placed."""
     trips = own.get("trips")
     if not isinstance(trips, Mapping):
         return None, None, None
-    pairs, joins, assigned = int(trips.get("pairs") or 0), int(trips.get("joins") or 0), own.get("assigned") or 0
+    pairs, joins = int(trips.get("pairs") or 0), int(trips.get("joins") or 0)
+    assigned = (own.get("assigned") or 0) + (own.get("heldAssigned") or 0)
     return pairs, joins, min(2 * (pairs + joins) / assigned, 1.0) if assigned else None
 
 

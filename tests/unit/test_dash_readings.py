@@ -190,6 +190,8 @@ def test_the_trips_planned_and_the_share_of_orders_riding_two_from_the_optimizer
     planned = {"pairs": 10, "joins": 50, "singles": 200}
     shown = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=400, trips=planned)}).optimizer
     assert (shown.trip_pairs, shown.trip_joins, shown.riding_two_share) == (10, 50, 0.3)
+    in_time = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=100, heldAssigned=300, trips=planned)})
+    assert in_time.optimizer.riding_two_share == 0.3  # the rounds' orders count as placed too
     idle = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=0, trips={"pairs": 0})}).optimizer
     assert (idle.trip_pairs, idle.trip_joins, idle.riding_two_share) == (0, 0, None)
     older = snap(Trends(), Clock(), {"optimizer": optimizer(assigned=5)}).optimizer  # an optimizer without trips
