@@ -138,8 +138,10 @@ def _optimizer(trends: Trends, optimizer: Document | None, api: Document | None,
             trends.add(f"optimizer.solves.{status}", count, at)
         trends.add("optimizer.fallbacks", own.get("fallbacks") or 0, at)
         trends.add("optimizer.reassignments", own.get("reassignments") or 0, at)
+        trends.add("optimizer.heldAssigned", own.get("heldAssigned") or 0, at)
         mix = _recent_mix(trends, statuses, int(own.get("fallbacks") or 0))
     reassign = trends.rate("optimizer.reassignments") if optimizer is not None else None
+    held = trends.rate("optimizer.heldAssigned") if optimizer is not None else None
     batch = own.get("batchOrders") or {}
     pairs, joins, two = _trips(own)
     return OptimizerView(
@@ -153,6 +155,9 @@ def _optimizer(trends: Trends, optimizer: Document | None, api: Document | None,
         trip_pairs=pairs,
         trip_joins=joins,
         riding_two_share=two,
+        dispatch_policy=own.get("dispatchPolicy"),
+        held_per_minute=None if held is None else round(held * 60, 2),
+        held_due_unplaced=own.get("heldDueUnplaced"),
     )
 
 

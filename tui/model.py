@@ -97,6 +97,11 @@ class OptimizerView:
     trip_pairs: int | None = None
     trip_joins: int | None = None
     riding_two_share: float | None = None
+    # dispatch_policy in-time: the held orders its rounds place per minute, and the due ones the
+    # last round could not place (every channel in reach full)
+    dispatch_policy: str | None = None
+    held_per_minute: float | None = None
+    held_due_unplaced: int | None = None
 
 
 @dataclass(frozen=True)

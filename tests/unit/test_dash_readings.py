@@ -3,9 +3,11 @@ from documents built here in the shape of docs/metrics.md: no service."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from rich.style import Style
 
 from daemons.api.metrics import ApiMetrics
 from tui.assemble import assemble
@@ -21,6 +23,7 @@ from tui.readings import (
     store_health,
 )
 from tui.trends import Trends
+from tui.widgets.optimizer import rounds
 from uoom.config import Settings
 
 
@@ -181,6 +184,26 @@ def test_reassignments_per_minute_and_the_recent_status_mix_from_the_optimizer()
     second = snap(trends, clock, {"optimizer": optimizer(106, 1, 16, feasible=3)})
     assert second.optimizer.reassignments_per_minute == pytest.approx(12.0)
     assert second.optimizer.status_mix == {"FEASIBLE": 0.3, "OPTIMAL": 0.6, "FALLBACK": 0.1}
+
+
+def test_under_in_time_the_held_orders_placed_per_minute_and_those_due_waiting() -> None:
+    trends, clock = Trends(clock=Clock()), Clock()
+
+    def optimizer(held: int, unplaced: int | None) -> dict[str, Any]:
+        own = {"dispatchPolicy": "in-time", "heldAssigned": held, "heldDueUnplaced": unplaced}
+        return {"status": "ok", "latency": {}, "optimizer": own}
+
+    first = snap(trends, clock, {"optimizer": optimizer(100, None)}).optimizer
+    assert (first.dispatch_policy, first.held_per_minute, first.held_due_unplaced) == ("in-time", None, None)
+    clock.now = 30.0
+    second = snap(trends, clock, {"optimizer": optimizer(130, 4)}).optimizer
+    assert (second.held_per_minute, second.held_due_unplaced) == (pytest.approx(60.0), 4)
+    warn = Style(color="yellow")
+    waiting = rounds(second, warn)
+    assert (waiting.plain, waiting.style) == ("held 60.0 /min + 4 due", warn)
+    assert rounds(replace(second, held_due_unplaced=0), warn).plain == "held 60.0 /min"
+    rolling = replace(second, dispatch_policy="rolling", reassignments_per_minute=3.0)
+    assert rounds(rolling, warn).plain == "3.00 /min"
 
 
 def test_the_trips_planned_and_the_share_of_orders_riding_two_from_the_optimizer() -> None:
