@@ -46,8 +46,11 @@ RESERVE_WINDOW_S = 60.0  # the arrival rate behind the reserve: orders placed ov
 RELEASE_DEADLINE_MS = 1000.0
 # Due orders per dispatch() with trips in a round: its pricing grows faster than the orders (500
 # orders of 15 restaurants with 3,000 open trips: 2-4 s of CPU with the GIL held, the create path's
-# solves stalled behind it; 50: tens of ms). A later part joins the trips an earlier one opened.
-ROUND_PART_ORDERS = 50
+# solves stalled behind it; 20: a few ms). A later part joins the trips an earlier one opened. The
+# parts are spread over up to half the interval (at most ROUND_PART_GAP_S apart): a round's events
+# committed at once queued behind each other in the relay, and the creates' events behind them.
+ROUND_PART_ORDERS = 20
+ROUND_PART_GAP_S = 1.0
 
 
 def reserve_slots(arrivals: int, window_s: float, interval_s: float) -> int:
@@ -145,8 +148,11 @@ class Reoptimizer(Background):
         deadline_ms = max(self.settings.optimizer_deadline_ms, RELEASE_DEADLINE_MS)
         if self.trips is not None and self.trips.applies(live, restaurants):
             assigned = []
+            parts = math.ceil(len(current) / ROUND_PART_ORDERS)
+            gap_s = min(self.settings.dispatch_release_interval / 2 / parts, ROUND_PART_GAP_S)
             for start in range(0, len(current), ROUND_PART_ORDERS):
-                if start:  # the loads after the last part's placements, as far as they are known yet
+                if start:  # then the loads after the last part's placements, as far as they are known yet
+                    await asyncio.sleep(gap_s)
                     live = await self.live.current()
                 part = slice(start, start + ROUND_PART_ORDERS)
                 assigned += await self._release_with_trips(current[part], restaurants[part], live, deadline_ms)

@@ -5,13 +5,15 @@ held, with nothing written."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
 import asyncpg
 
-from daemons.optimizer.reoptimizer import Reoptimizer
+from daemons.optimizer.reoptimizer import ROUND_PART_ORDERS, Reoptimizer
 from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner
 from tests.integration.test_optimizer_trips import BUNDLERS, RESTAURANT_ID, first_rider
 from tests.integration.test_reoptimizer import MINUTE, _prep_s, held
@@ -125,3 +127,22 @@ async def test_a_pair_one_of_which_was_assigned_meanwhile_opens_no_trip(demo_wor
     assert await open_held_trips(pair, PostgresUnitOfWork(pool)) is None
     assert (await ride_of(pool, waiting))["channel_id"] is None and await events_of(pool, waiting) == []
     assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0
+
+
+async def test_a_large_round_goes_out_in_parts_spread_over_the_interval(demo_world) -> None:
+    """More due orders than a part holds: every one is placed, part after part (a later part may
+    join the trips an earlier one opened), each part in transactions of its own, the parts spread
+    out so that their events do not reach the relay at once."""
+    _, pool, _ = demo_world
+    planned: list[TripCounts] = []
+    dispatcher, feed = await rounds(demo_world, planned)
+    dispatcher.settings = dispatcher.settings.model_copy(update={"dispatch_release_interval": 1.0})
+    due = [await held(pool, age_s=3 * MINUTE) for _ in range(2 * ROUND_PART_ORDERS + 5)]
+    await feed.read()
+    assert sorted(await dispatcher.release()) == sorted(map(str, due)) and dispatcher.released == len(due)
+    assert len(planned) == 3  # one dispatch() per part
+    # PostgreSQL's now() is the transaction's start: the parts' events carry their own times
+    times = await pool.fetch("SELECT DISTINCT created_at FROM outbox_events ORDER BY created_at")
+    gap = timedelta(seconds=0.5 / 3 * 0.9)  # half the interval over three parts, less a margin
+    starts = [times[0]] + [b for a, b in itertools.pairwise(times) if b["created_at"] - a["created_at"] >= gap]
+    assert len(starts) >= 3, [t["created_at"] for t in times]

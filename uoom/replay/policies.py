@@ -36,7 +36,7 @@ IN_TIME_LEAD_S = 480.0
 IN_TIME_EVERY_S = 30.0
 PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
 ROUND_DEADLINE_MS = 1000.0  # what the optimizer gives an in-time round (its RELEASE_DEADLINE_MS)
-ROUND_PART_ORDERS = 50  # due orders per dispatch() in a round (the optimizer's ROUND_PART_ORDERS)
+ROUND_PART_ORDERS = 20  # due orders per dispatch() in a round (the optimizer's ROUND_PART_ORDERS)
 
 
 def replay(
