@@ -175,8 +175,8 @@ class Reoptimizer(Background):
                                   deadline_ms: float) -> list[str]:  # fmt: skip
         """`dispatch()` on the due orders and the open trips. The orders off any trip, alone on a
         fresh one, or paired with each other go in one transaction each (`assign_held`,
-        `open_held_trips`); those joining an open trip board it one by one (`board_held`), as do
-        the others if something changed under them since the round read them."""
+        `open_held_trips`); those joining an open trip board it one after the other in a third
+        (`board_held`), as do the others if something changed under them since the round read them."""
         assert self.trips is not None
         deliveries = [c.delivery for c in current]
         solved = await self.trips.solve(deliveries, restaurants, live, deadline_ms, self.settings.fallback_penalty,
@@ -206,12 +206,9 @@ class Reoptimizer(Background):
         else:
             assigned += [str(order.id) for order in opened]
             self.released_shared += sum(order.co_rider_id is not None for order in opened)
-        for order_id, channel, plan in joining:
-            boarded = await board_held(order_id, channel, plan, PostgresUnitOfWork(self.pool))
-            if boarded is None:
-                continue
-            assigned.append(str(order_id))
-            if (first := boarded[1]) is not None:  # a join: of this round's pair, both count
+        for order, first in await board_held(joining, PostgresUnitOfWork(self.pool)):
+            assigned.append(str(order.id))
+            if first is not None:  # a join: of this round's pair, both count
                 self.released_shared += 1 + (str(first.id) in assigned)
         return assigned
 

@@ -1,6 +1,6 @@
 """The in-time rounds form two-order trips among the orders the API held and join the open trips of
-their restaurant, against real PostgreSQL and Redis (a database of its own): each such order boards
-its trip as a new order does, in its own transaction, and a trip that no longer takes it leaves it
+their restaurant, against real PostgreSQL and Redis (a database of its own): a part's fresh trips are
+written together, a join boards its trip as a new order does, and a trip that no longer takes it leaves it
 held, with nothing written."""
 
 from __future__ import annotations
@@ -98,9 +98,17 @@ async def test_a_trip_that_no_longer_takes_the_order_leaves_it_held(demo_world) 
     due = await held(pool, age_s=3 * MINUTE)
     plan = TripPlan(uuid.UUID(trip_id), "own-bikes", RESTAURANT_ID, 600.0, Decimal("2.10"), 1200)
     channel = ChannelAssignment("own-bikes", Decimal("2.30"), 1300, IN_TIME)
-    assert await board_held(due, channel, plan, PostgresUnitOfWork(pool)) is None
+    assert await board_held([(due, channel, plan)], PostgresUnitOfWork(pool)) == []
     assert (await ride_of(pool, due))["channel_id"] is None and await events_of(pool, due) == []
     assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", uuid.UUID(trip_id)) == 2
+    # beside another that boards, in the same transaction: that one is written, this one not
+    open_trip, rider = await first_rider(pool)
+    other = await held(pool, age_s=3 * MINUTE)
+    joins = TripPlan(uuid.UUID(open_trip), "own-bikes", RESTAURANT_ID, 600.0, Decimal("2.10"), 1200)
+    ((boarded, first),) = await board_held([(due, channel, plan), (other, channel, joins)], PostgresUnitOfWork(pool))
+    assert (boarded.id, boarded.trip_id, first is not None and str(first.id)) == (other, uuid.UUID(open_trip), rider)
+    assert (await ride_of(pool, due))["channel_id"] is None and await events_of(pool, due) == []
+    assert [kind for kind, _ in await events_of(pool, other)] == ["order.channel_reassigned"]
 
 
 async def test_an_order_assigned_meanwhile_boards_no_trip(demo_world) -> None:
@@ -109,7 +117,7 @@ async def test_an_order_assigned_meanwhile_boards_no_trip(demo_world) -> None:
     await pool.execute("UPDATE orders SET channel_id = 'own-cars', version = 2 WHERE id = $1", due)
     plan = TripPlan(uuid.uuid4(), "own-bikes", RESTAURANT_ID, 600.0, alone=True)
     channel = ChannelAssignment("own-bikes", Decimal("3.40"), 1300, IN_TIME)
-    assert await board_held(due, channel, plan, PostgresUnitOfWork(pool)) is None
+    assert await board_held([(due, channel, plan)], PostgresUnitOfWork(pool)) == []
     assert (await ride_of(pool, due))["channel_id"] == "own-cars" and await events_of(pool, due) == []
     assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0
 
