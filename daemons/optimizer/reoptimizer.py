@@ -7,14 +7,14 @@ orders that arrive before the next round (docs/dispatch.md). Each move goes thro
 transaction; the cut-off and the co-rider checked again on the locked row). One replica at a time
 (an advisory lock), so two optimizers never move the same orders.
 
-Under dispatch_policy "in-time" (the default) the rounds (every UOOM_DISPATCH_RELEASE_INTERVAL) assign instead
-the orders the API held without a channel, once their food is within UOOM_DISPATCH_LEAD_SECONDS of
-ready: one exact assignment of all those due (no fee, no reserve: they are the demand a reserve
-keeps slots for), and no moves. When a live channel bundles, the round is the create path's
-`dispatch()` (daemons/optimizer/trips.py): a due order may pair with another or join an open trip
-before its pickup, and boards its trip as a new order does (`board_held`, a transaction per order,
-a pair's first rider first); the others are written together by `assign_held`. Otherwise the round
-is the min-cost flow (`reoptimize()`), written by `assign_held`."""
+Under dispatch_policy "in-time" (the default) the rounds (every UOOM_DISPATCH_RELEASE_INTERVAL)
+assign instead the orders the API held without a channel, once their food is within
+UOOM_DISPATCH_LEAD_SECONDS of ready (no fee, no reserve: they are the demand a reserve keeps slots
+for), and move nothing. When a live channel bundles, the round is the create path's `dispatch()`
+(daemons/optimizer/trips.py) on 20 due orders at a time: an order may pair with another or join an
+open trip before its pickup; a part's fresh trips are written together (`open_held_trips`), its
+joins board their trips as a new order does (`board_held`), the rest go by `assign_held`.
+Otherwise the round is one min-cost flow (`reoptimize()`), written by `assign_held`."""
 
 from __future__ import annotations
 

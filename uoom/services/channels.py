@@ -3,8 +3,9 @@
 unless the move no longer applies: the order changed since the move was planned (picked up, or
 moved by someone else), its courier reached the restaurant (the cut-off), or it shares a courier
 with another order (a trip of two). A round of dispatch_policy in-time gives orders held without a
-channel their first ones all at once (`assign_held`): the same event, from no channel, no fee; one
-it puts on a two-order trip boards it as a new order does (`board_held`)."""
+channel their first ones all at once (`assign_held`): the same event, from no channel, no fee; those
+it puts on fresh trips of their own, singles or pairs, go together with their trips
+(`open_held_trips`), and one joining an open trip boards it as a new order does (`board_held`)."""
 
 from __future__ import annotations
 
