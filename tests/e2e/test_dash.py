@@ -584,7 +584,8 @@ PERCENTILE_KEYS = {"count", "ratePerSecond", "p50", "p95", "p99", "max"}
 OUTBOX_KEYS = {"pending", "lagSeconds", "inBackoff", "deadLettersOpen", "publishRate", "commitToAckP99Ms"}
 CHANNEL_KEYS = {"rank", "channelId", "score", "criteria", "load", "capacity"}
 OPTIMIZER_KEYS = {"solveP99Ms", "batchOrdersP50", "batchOrdersP99", "statusMix", "apiFallbackRate", "breaker",
-                  "reassignmentsPerMinute", "tripPairs", "tripJoins", "ridingTwoShare"}  # fmt: skip
+                  "reassignmentsPerMinute", "tripPairs", "tripJoins", "ridingTwoShare", "dispatchPolicy",
+                  "heldPerMinute", "heldDueUnplaced"}  # fmt: skip
 
 
 def dash_once(env: dict[str, str], *more: str) -> subprocess.CompletedProcess[str]:

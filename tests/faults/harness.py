@@ -158,6 +158,8 @@ class FaultStack:
             UOOM_RELAY_POLL_INTERVAL="1",
             UOOM_RELAY_RETRY_BASE_SECONDS="0.2",
             UOOM_API_WORKERS="1",
+            # the suite's policy (tests/conftest.py: an order's channel at its creation)
+            UOOM_DISPATCH_POLICY=os.environ.get("UOOM_DISPATCH_POLICY", "rolling"),
             PYTHONUNBUFFERED="1",
         )
         env.update(more)

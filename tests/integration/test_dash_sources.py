@@ -378,7 +378,8 @@ LATENCY_KEYS = {"group", "latency", "errorRate", "sloMs", "level"}
 OUTBOX_KEYS = {"pending", "lagSeconds", "inBackoff", "deadLettersOpen", "publishRate", "commitToAckP99Ms"}
 CHANNEL_KEYS = {"rank", "channelId", "score", "criteria", "load", "capacity"}
 OPTIMIZER_KEYS = {"solveP99Ms", "batchOrdersP50", "batchOrdersP99", "statusMix", "apiFallbackRate", "breaker",
-                  "reassignmentsPerMinute", "tripPairs", "tripJoins", "ridingTwoShare"}  # fmt: skip
+                  "reassignmentsPerMinute", "tripPairs", "tripJoins", "ridingTwoShare", "dispatchPolicy",
+                  "heldPerMinute", "heldDueUnplaced"}  # fmt: skip
 
 
 async def test_dash_once_json_prints_the_documented_shape_and_exits_1_when_a_source_is_down(
