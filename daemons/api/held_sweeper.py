@@ -2,12 +2,11 @@
 to assign once its food is near ready) must not wait forever for an optimizer that is down. Every
 UOOM_DISPATCH_RELEASE_INTERVAL, one API worker at a time (an advisory lock) takes the held orders
 the optimizer has left past their due time by LATE_ROUNDS of its rounds (at least
-UOOM_DISPATCH_HELD_GRACE_SECONDS) and
-assigns them as the API does when the optimizer does not answer: the ranking's best feasible
-channel, the greedy rule, the configured default. Each goes through `reassign_channel`, the use
-case of the optimizer's rounds (channel and event in one transaction, on the locked row: a round
-that assigned it meanwhile wins). An order no channel can take (all full) stays held and is tried
-again: by the optimizer's next round or by this."""
+UOOM_DISPATCH_HELD_GRACE_SECONDS) and assigns them as the API does when the optimizer does not
+answer: the ranking's best feasible channel, the greedy rule, the configured default. Each goes
+through `reassign_channel`, the use case of the optimizer's rounds (channel and event in one
+transaction, on the locked row: a round that assigned it meanwhile wins). An order no channel can
+take (all full) stays held and is tried again: by the optimizer's next round or by this."""
 
 from __future__ import annotations
 

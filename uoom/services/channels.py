@@ -40,8 +40,7 @@ async def assign_held(placements: list[tuple[uuid.UUID, str, Decimal | None, int
         )
         gains = {order_id: gain for order_id, _, _, _, gain in placements}
         for order in assigned:
-            details = {"from": None, "to": order.channel_id, "gain": gains[order.id], "fee": "0.00"}
-            await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order, details)
+            await _first_channel_event(uow, order, gains[order.id])
         await uow.commit()
     return assigned
 
@@ -64,8 +63,7 @@ async def open_held_trips(riders: list[tuple[uuid.UUID, ChannelAssignment, TripP
         if len(assigned) != len(riders):
             return None  # rolled back: no trip without its riders
         for order in assigned:
-            await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order,
-                                {"from": None, "to": order.channel_id, "gain": None, "fee": "0.00"})  # fmt: skip
+            await _first_channel_event(uow, order)
         await uow.commit()
     return assigned
 
@@ -91,8 +89,7 @@ async def board_held(riders: list[tuple[uuid.UUID, ChannelAssignment, TripPlan]]
             (order,) = await uow.assign_unassigned(
                 [(order_id, channel)], [(boarding.trip_id, None if first is None else first.id)]
             )
-            await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order,
-                                {"from": None, "to": order.channel_id, "gain": None, "fee": "0.00"})  # fmt: skip
+            await _first_channel_event(uow, order)
             joined = None
             if first is not None:
                 joined = await uow.set_co_rider(first.id, order.id, plan)
@@ -102,6 +99,13 @@ async def board_held(riders: list[tuple[uuid.UUID, ChannelAssignment, TripPlan]]
         if boarded:
             await uow.commit()
     return boarded
+
+
+async def _first_channel_event(uow: UnitOfWork, order: Order, gain: float | None = None) -> None:
+    """A held order's first channel: `order.channel_reassigned` from no channel, no fee (`gain` in
+    points over the fallback, None where the solve gave none)."""
+    await uow.add_event(events.ORDER_CHANNEL_REASSIGNED, order,
+                        {"from": None, "to": order.channel_id, "gain": gain, "fee": "0.00"})  # fmt: skip
 
 
 async def reassign_channel(order_id: uuid.UUID, from_channel_id: str | None, to_channel_id: str,
