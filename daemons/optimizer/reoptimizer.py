@@ -175,7 +175,7 @@ class Reoptimizer(Background):
                                   deadline_ms: float) -> list[str]:  # fmt: skip
         """`dispatch()` on the due orders and the open trips. The orders off any trip, alone on a
         fresh one, or paired with each other go in one transaction each (`assign_held`,
-        `open_held_trips`); those joining an open trip board it one after the other in a third
+        `open_held_trips`); those joining an open trip board their trips together in a third
         (`board_held`), as do the others if something changed under them since the round read them."""
         assert self.trips is not None
         deliveries = [c.delivery for c in current]

@@ -137,6 +137,49 @@ async def test_a_pair_one_of_which_was_assigned_meanwhile_opens_no_trip(demo_wor
     assert await pool.fetchval("SELECT count(*) FROM trips WHERE id = $1", plan.id) == 0
 
 
+async def test_many_joins_board_together_and_a_refused_one_changes_nothing(demo_world) -> None:
+    """One transaction for a round's joins, whatever their number: each order on its trip, each
+    first rider with its co-rider and its `order.trip_joined`; a trip whose first rider has a
+    co-rider already takes nobody (its riders unchanged), and its order stays held."""
+    _, pool, _ = demo_world
+    trips = [await first_rider(pool) for _ in range(4)]
+    taken_trip, taken_rider = trips[-1]
+    await pool.execute("UPDATE orders SET co_rider_id = $1 WHERE id = $2", uuid.uuid4(), uuid.UUID(taken_rider))
+    due = [await held(pool, age_s=3 * MINUTE) for _ in trips]
+    plans = [TripPlan(uuid.UUID(trip_id), "own-bikes", RESTAURANT_ID, 600.0, Decimal("2.10"), 1200)
+             for trip_id, _ in trips]  # fmt: skip
+    channel = ChannelAssignment("own-bikes", Decimal("2.30"), 1300, IN_TIME)
+    boarded = await board_held([(order, channel, plan) for order, plan in zip(due, plans, strict=True)],
+                               PostgresUnitOfWork(pool))  # fmt: skip
+    assert [(o.id, o.trip_id, first and str(first.id)) for o, first in boarded] == [
+        (order, uuid.UUID(trip_id), rider) for order, (trip_id, rider) in zip(due[:3], trips[:3], strict=True)
+    ]
+    for order, (trip_id, rider) in zip(due[:3], trips[:3], strict=True):
+        assert (await ride_of(pool, uuid.UUID(rider)))["co_rider_id"] == order
+        assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", uuid.UUID(trip_id)) == 2
+        ((kind, data),) = await events_of(pool, uuid.UUID(rider))
+        assert (kind, data["tripId"], data["coRiderId"]) == ("order.trip_joined", trip_id, str(order))
+    assert (await ride_of(pool, due[3]))["channel_id"] is None and await events_of(pool, due[3]) == []
+    assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", uuid.UUID(taken_trip)) == 1
+
+
+async def test_a_pair_boarded_one_by_one_rides_one_trip(demo_world) -> None:
+    """When `open_held_trips` gives up, the round boards a new pair's orders in one call: the first
+    opens the trip, its partner joins it after (a trip named twice takes its second order in a
+    second pass)."""
+    _, pool, _ = demo_world
+    first, second = await held(pool, age_s=3 * MINUTE), await held(pool, age_s=3 * MINUTE)
+    plan = TripPlan(uuid.uuid4(), "own-bikes", RESTAURANT_ID, 600.0, Decimal("2.10"), 1200)
+    channel = ChannelAssignment("own-bikes", Decimal("2.30"), 1300, IN_TIME)
+    (a, none), (b, joined) = await board_held([(first, channel, plan), (second, channel, plan)],
+                                              PostgresUnitOfWork(pool))  # fmt: skip
+    assert (a.id, a.trip_id, a.co_rider_id, none) == (first, plan.id, None, None)
+    assert (b.id, b.trip_id, b.co_rider_id) == (second, plan.id, first)
+    assert joined is not None and (joined.id, joined.co_rider_id) == (first, second)
+    assert await pool.fetchval("SELECT riders FROM trips WHERE id = $1", plan.id) == 2
+    assert [kind for kind, _ in await events_of(pool, first)] == ["order.channel_reassigned", "order.trip_joined"]
+
+
 async def test_a_large_round_goes_out_in_parts_spread_over_the_interval(demo_world) -> None:
     """More due orders than a part holds: every one is placed, part after part (a later part may
     join the trips an earlier one opened), each part in transactions of its own, the parts spread
@@ -149,7 +192,7 @@ async def test_a_large_round_goes_out_in_parts_spread_over_the_interval(demo_wor
     await feed.read()
     assert sorted(await dispatcher.release()) == sorted(map(str, due)) and dispatcher.released == len(due)
     assert len(planned) == 3  # one dispatch() per part
-    # PostgreSQL's now() is the transaction's start: the parts' events carry their own times
+    # each event carries the time it was written (migration 0008): the parts' times stand apart
     times = await pool.fetch("SELECT DISTINCT created_at FROM outbox_events ORDER BY created_at")
     gap = timedelta(seconds=0.5 / 3 * 0.9)  # half the interval over three parts, less a margin
     starts = [times[0]] + [b for a, b in itertools.pairwise(times) if b["created_at"] - a["created_at"] >= gap]

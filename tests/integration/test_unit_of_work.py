@@ -108,6 +108,19 @@ async def test_one_commit_writes_a_new_order_and_its_events_in_their_order(pool:
     assert all(r["data"]["order"] == to_snapshot(order) for r in rows)
 
 
+async def test_an_event_is_timed_at_its_commit_not_at_its_transactions_start(pool: asyncpg.Pool) -> None:
+    """The relay's commitToAck counts from the event's created_at (migration 0008): a transaction
+    that works a while before it commits must not count that while as delivery delay."""
+    async with PostgresUnitOfWork(pool) as uow:
+        order = await uow.add_order(new_order())
+        await uow.add_event(events.ORDER_CREATED, order)
+        started = await uow._conn.fetchval("SELECT now()")  # the transaction's start
+        await uow._conn.execute("SELECT pg_sleep(0.3)")  # the rest of a long use case
+        assert await uow.commit()
+    written = await pool.fetchval("SELECT created_at FROM outbox_events WHERE aggregate_id = $1", order.id)
+    assert (written - started).total_seconds() >= 0.3
+
+
 async def test_restaurants_are_read_once_per_cache_period_and_a_deactivation_shows_after_it(
     pool: asyncpg.Pool,
 ) -> None:

@@ -142,6 +142,20 @@ class FakeUnitOfWork:
         for plan, riders in fresh:
             self.tables.trips[plan.id] = (plan.channel_id, plan.restaurant_id, riders)
 
+    async def lock_orders(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+        return {i: self.tables.orders[i] for i in order_ids if i in self.tables.orders}
+
+    async def board_trips(self, plans: list[TripPlan]) -> dict[uuid.UUID, Boarding]:
+        """`board_trip` of each (the store refuses what the same rule refuses)."""
+        boarded = {}
+        for plan in plans:
+            if (boarding := await self.board_trip(plan)) is not None:
+                boarded[plan.id] = boarding
+        return boarded
+
+    async def set_co_riders(self, joins: list[tuple[uuid.UUID, uuid.UUID, TripPlan]]) -> list[Order]:
+        return [await self.set_co_rider(first, co_rider, plan) for first, co_rider, plan in joins]
+
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order:
         """The first rider re-priced and re-timed as the trips store does (the fake's clock stands
         still at NOW, so its delivery time from now is its ETA from creation at NOW)."""

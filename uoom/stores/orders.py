@@ -5,6 +5,7 @@ writes and the outbox's aggregate_version all rely on."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeAlias
@@ -136,12 +137,33 @@ async def lock_movable(conn: asyncpg.Connection, order_id: uuid.UUID) -> Order |
     return None if row is None else from_row(row)
 
 
+async def lock_many(conn: asyncpg.Connection, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+    """The orders that exist, locked as `lock` does, in the order of their ids (two lockers of
+    several orders then wait for each other instead of deadlocking)."""
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+                            order_ids)  # fmt: skip
+    return {row["id"]: from_row(row) for row in rows}
+
+
+_FIRST_RIDER = f"SELECT {COLUMNS} FROM orders WHERE trip_id = $1 ORDER BY created_at, id LIMIT 1 FOR UPDATE"
+
+
 async def lock_first_rider(conn: asyncpg.Connection, trip_id: uuid.UUID) -> Order | None:
     """The trip's earliest order (the one a second order joins), locked as `lock` does."""
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM orders WHERE trip_id = $1 ORDER BY created_at, id LIMIT 1 FOR UPDATE", trip_id
-    )
+    row = await conn.fetchrow(_FIRST_RIDER, trip_id)
     return None if row is None else from_row(row)
+
+
+async def lock_first_riders(conn: asyncpg.Connection, trip_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+    """`lock_first_rider` of each trip in one statement, in the order of the trips' ids; a trip
+    without orders has no entry."""
+    lateral = _FIRST_RIDER.replace("$1", "t.id")
+    rows = await conn.fetch(
+        f"""SELECT o.* FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS u(id) ORDER BY id) AS t
+            CROSS JOIN LATERAL ({lateral}) AS o""",
+        trip_ids,
+    )
+    return {row["trip_id"]: from_row(row) for row in rows}
 
 
 async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: OrderStatus) -> Order:
@@ -193,24 +215,43 @@ async def assign_unassigned(conn: asyncpg.Connection, placements: list[tuple[uui
     return [from_row(row) for row in rows]
 
 
-async def set_co_rider(conn: asyncpg.Connection, order_id: uuid.UUID, co_rider_id: uuid.UUID, trip_id: uuid.UUID,
-                       pickup_in_s: float, cost: Decimal | None, deliver_in_s: float | None) -> Order:  # fmt: skip
-    """A second order joined this one's trip `trip_id`: it shares the courier from now on, at
-    `cost` (its share of the trip) and delivered `deliver_in_s` from now (None: unchanged; its
-    eta_seconds counts from its creation, as always), and the trip's pickup moves to `pickup_in_s`
-    from now if that is later."""
-    row = await conn.fetchrow(
-        f"""WITH trip AS (
-                UPDATE trips SET pickup_by = greatest(pickup_by, now() + make_interval(secs => $4)) WHERE id = $3)
-            UPDATE orders SET co_rider_id = $2, delivery_cost = coalesce($5, delivery_cost),
-                eta_seconds = CASE WHEN $6::float8 IS NULL THEN eta_seconds
-                    ELSE least(round(extract(epoch FROM now() - created_at) + $6::float8), {ETA_MAX})::integer END,
-                estimated_delivery_time = coalesce(now() + make_interval(secs => $6::float8), estimated_delivery_time),
+@dataclass(frozen=True, slots=True)
+class CoRider:
+    """A second order joined the trip of this one (`order_id`, its first rider): it shares the
+    courier from now on, at `cost` (its share of the trip) and delivered `deliver_in_s` from now
+    (None: unchanged; its eta_seconds counts from its creation, as always), and the trip's pickup
+    moves to `pickup_in_s` from now if that is later."""
+
+    order_id: uuid.UUID
+    co_rider_id: uuid.UUID
+    trip_id: uuid.UUID
+    pickup_in_s: float
+    cost: Decimal | None
+    deliver_in_s: float | None
+
+
+async def set_co_riders(conn: asyncpg.Connection, joins: list[CoRider]) -> list[Order]:
+    """Each `CoRider`'s change (first riders of different trips), in one statement; in their order."""
+    rows = await conn.fetch(
+        f"""WITH p AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::float8[], $5::numeric[], $6::float8[])
+                    AS p(id, co_rider_id, trip_id, pickup_in_s, cost, deliver_in_s)),
+            trip AS (
+                UPDATE trips t SET pickup_by = greatest(t.pickup_by, now() + make_interval(secs => p.pickup_in_s))
+                FROM p WHERE t.id = p.trip_id)
+            UPDATE orders o SET co_rider_id = p.co_rider_id, delivery_cost = coalesce(p.cost, o.delivery_cost),
+                eta_seconds = CASE WHEN p.deliver_in_s IS NULL THEN o.eta_seconds ELSE
+                    least(round(extract(epoch FROM now() - o.created_at) + p.deliver_in_s), {ETA_MAX})::integer END,
+                estimated_delivery_time = coalesce(now() + make_interval(secs => p.deliver_in_s),
+                                                   o.estimated_delivery_time),
                 {_CHANGED}
-            WHERE id = $1 RETURNING {COLUMNS}""",
-        order_id, co_rider_id, trip_id, pickup_in_s, cost, deliver_in_s,
+            FROM p WHERE o.id = p.id
+            RETURNING {", ".join(f"o.{c.strip()}" for c in COLUMNS.split(","))}""",
+        [j.order_id for j in joins], [j.co_rider_id for j in joins], [j.trip_id for j in joins],
+        [j.pickup_in_s for j in joins], [j.cost for j in joins], [j.deliver_in_s for j in joins],
     )  # fmt: skip
-    return from_row(row)
+    by_id = {row["id"]: from_row(row) for row in rows}
+    return [by_id[j.order_id] for j in joins]
 
 
 # What a dispatch round reads of an order (o) and its restaurant (r).

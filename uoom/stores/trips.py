@@ -23,12 +23,19 @@ from uoom.domain.orders import Boarding, Order, TripPlan
 from uoom.stores import orders
 
 MAX_PICKUP_IN_S = 24 * 3600.0  # a planned pickup further ahead is the optimizer's mistake, not a plan
-_BOARD = """INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
-    VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))
-    ON CONFLICT (id) DO UPDATE SET riders = trips.riders + 1
+_JOIN_OR_OPEN = """ON CONFLICT (id) DO UPDATE SET riders = trips.riders + 1
     WHERE trips.riders = 1 AND trips.pickup_by > now() AND trips.channel_id = EXCLUDED.channel_id
-      AND trips.restaurant_id = EXCLUDED.restaurant_id
-    RETURNING riders"""
+      AND trips.restaurant_id = EXCLUDED.restaurant_id"""
+_BOARD = f"""INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+    VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))
+    {_JOIN_OR_OPEN}
+    RETURNING riders"""  # noqa: S608 - constant SQL; values are bind parameters
+_BOARD_MANY = f"""INSERT INTO trips (id, channel_id, restaurant_id, riders, pickup_by)
+    SELECT t.id, t.channel_id, t.restaurant_id, 1, now() + make_interval(secs => t.pickup_in_s)
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::float8[]) AS t(id, channel_id, restaurant_id, pickup_in_s)
+    ORDER BY t.id
+    {_JOIN_OR_OPEN}
+    RETURNING id, riders"""  # noqa: S608 - constant SQL; values are bind parameters
 
 
 async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
@@ -52,6 +59,33 @@ async def board(conn: asyncpg.Connection, plan: TripPlan) -> Boarding | None:
         await conn.execute("UPDATE trips SET riders = riders - 1 WHERE id = $1", plan.id)
         return None
     return Boarding(plan.id, first)
+
+
+async def board_many(conn: asyncpg.Connection, plans: list[TripPlan]) -> dict[uuid.UUID, Boarding]:
+    """`board` for orders that exist already (an in-time round's joins), each on a different trip,
+    in three statements whatever their number: the first riders locked, then the trips (the lock
+    order of `board`), the refused joins undone. A trip that refuses, or whose first rider is no
+    longer joinable, has no entry; nor has one whose first rider committed after the lock was
+    tried (`board` locks it late, under a savepoint): its order waits for the next round."""
+    if len({plan.id for plan in plans}) != len(plans):
+        raise ValueError("board_many: one order per trip (board the others after these)")
+    firsts = await orders.lock_first_riders(conn, [plan.id for plan in plans if not plan.alone])
+    plans = [plan for plan in plans if (first := firsts.get(plan.id)) is None or first.joinable_by(plan.channel_id)]
+    rows = await conn.fetch(
+        _BOARD_MANY, [plan.id for plan in plans], [plan.channel_id for plan in plans],
+        [plan.restaurant_id for plan in plans], [_pickup_in_s(plan) for plan in plans],
+    )  # fmt: skip
+    boarded: dict[uuid.UUID, Boarding] = {}
+    late = []
+    for row in rows:
+        trip_id, first = row["id"], firsts.get(row["id"])
+        if row["riders"] > 1 and first is None:
+            late.append(trip_id)
+        else:
+            boarded[trip_id] = Boarding(trip_id, None if row["riders"] == 1 else first)
+    if late:  # refused: undo the bumps (this transaction holds those trips' rows since it made them)
+        await conn.execute("UPDATE trips SET riders = riders - 1 WHERE id = ANY($1::uuid[])", late)
+    return boarded
 
 
 async def open_fresh(conn: asyncpg.Connection, fresh: list[tuple[TripPlan, int]]) -> None:
@@ -84,10 +118,17 @@ async def joined(conn: asyncpg.Connection, plan: TripPlan, first_rider: uuid.UUI
     when the plan gives them, its share of the trip and its delivery time in it; the trip's
     pickup becomes the later of its own and the joiner's plan. One statement, in the caller's
     transaction."""
-    deliver_in_s = None if plan.co_rider_eta_s is None else min(float(plan.co_rider_eta_s), MAX_PICKUP_IN_S)
-    return await orders.set_co_rider(
-        conn, first_rider, co_rider, plan.id, _pickup_in_s(plan), plan.co_rider_cost, deliver_in_s
-    )
+    (first,) = await joined_many(conn, [(first_rider, co_rider, plan)])
+    return first
+
+
+async def joined_many(conn: asyncpg.Connection, joins: list[tuple[uuid.UUID, uuid.UUID, TripPlan]]) -> list[Order]:
+    """`joined` for (first rider, co-rider, plan) of different trips, in one statement; in their order."""
+    return await orders.set_co_riders(conn, [
+        orders.CoRider(first_rider, co_rider, plan.id, _pickup_in_s(plan), plan.co_rider_cost,
+                       None if plan.co_rider_eta_s is None else min(float(plan.co_rider_eta_s), MAX_PICKUP_IN_S))
+        for first_rider, co_rider, plan in joins
+    ])  # fmt: skip
 
 
 def _pickup_in_s(plan: TripPlan) -> float:

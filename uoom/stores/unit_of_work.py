@@ -68,6 +68,9 @@ class UnitOfWork(Protocol):
     async def assign_unassigned(self, placements: list[tuple[uuid.UUID, ChannelAssignment]],
                                 seats: list[orders.Seat] | None = None) -> list[Order]: ...  # fmt: skip
     async def board_trip(self, plan: TripPlan) -> Boarding | None: ...
+    async def lock_orders(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]: ...
+    async def board_trips(self, plans: list[TripPlan]) -> dict[uuid.UUID, Boarding]: ...
+    async def set_co_riders(self, joins: list[tuple[uuid.UUID, uuid.UUID, TripPlan]]) -> list[Order]: ...
     async def open_trips(self, fresh: list[tuple[TripPlan, int]]) -> None: ...
     async def set_co_rider(self, order_id: uuid.UUID, co_rider_id: uuid.UUID, plan: TripPlan) -> Order: ...
     async def channel(self, channel_id: str) -> Channel | None: ...
@@ -223,6 +226,19 @@ class PostgresUnitOfWork:
     async def board_trip(self, plan: TripPlan) -> Boarding | None:
         """The new order's trip (call before `add_order`); None when the trip does not take it."""
         return await trips.board(self._conn, plan)
+
+    async def lock_orders(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+        """`lock_order` of each, in one statement (those that exist)."""
+        return await orders.lock_many(self._conn, order_ids)
+
+    async def board_trips(self, plans: list[TripPlan]) -> dict[uuid.UUID, Boarding]:
+        """`board_trip` for orders that exist already, one per trip, in a few statements; by trip id,
+        only the trips that took theirs."""
+        return await trips.board_many(self._conn, plans)
+
+    async def set_co_riders(self, joins: list[tuple[uuid.UUID, uuid.UUID, TripPlan]]) -> list[Order]:
+        """`set_co_rider` of (first rider, co-rider, plan) each, in one statement, in their order."""
+        return await trips.joined_many(self._conn, joins)
 
     async def open_trips(self, fresh: list[tuple[TripPlan, int]]) -> None:
         """Whole trips (plan, riders) of orders that have none yet (call before `assign_unassigned`)."""
