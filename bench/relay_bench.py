@@ -392,7 +392,7 @@ async def backlog(settings: Settings, n: int, scenario: str, log: Path) -> dict[
                     if time.monotonic() - t0 > PROJECTOR_WAIT_SECONDS:
                         break
                     await asyncio.sleep(0.25)
-            summary = await relay.summary()
+            final = await relay.summary()
         finally:
             exit_code = relay.stop()
     finally:
@@ -412,7 +412,7 @@ async def backlog(settings: Settings, n: int, scenario: str, log: Path) -> dict[
         "wall_rate_events_per_second": round(n / wall),
         "projector_caught_up_after_seconds": projector_caught_up,
         "cpu_ms_per_event_until_drained": cpu,
-        "relay_published": ((summary or {}).get("relay") or {}).get("published"),
+        "relay_published": ((final or {}).get("relay") or {}).get("published"),
         "relay_exit_code": exit_code,
     }
 
