@@ -255,8 +255,9 @@ class Projector:
             self._table_born = born  # else the next check tries again
 
     async def _rewind(self, consumer: AIOKafkaConsumer) -> bool:
-        """Seek every assigned partition back to the read model's lifetime; False if it could not
-        (no partitions during a rebalance, the broker not answering)."""
+        """Seek every assigned partition back to the read model's lifetime and commit that; False
+        if it could not (no partitions during a rebalance, the broker not answering, the group
+        rebalanced meanwhile): the next check tries again."""
         since_ms = int((time.time() - self.settings.order_cache_ttl_hours * 3600) * 1000)
         partitions = list(consumer.assignment())
         if not partitions:
@@ -266,11 +267,18 @@ class Projector:
         except KafkaError as exc:
             log.warning("read model: table recreated, but the topic cannot be re-read yet: %s", exc)
             return False
-        for tp in partitions:
-            found = offsets.get(tp)
-            if found is None:  # nothing that recent on this partition: no events to re-apply there
-                continue
-            consumer.seek(tp, found.offset)
+        rewound = {tp: found.offset for tp in partitions if (found := offsets.get(tp)) is not None}
+        # (a partition with nothing that recent has no events to re-apply)
+        for tp, offset in rewound.items():
+            consumer.seek(tp, offset)
+        # Committed at once: a rebalance resets a partition's position to its committed offset,
+        # which would undo a seek not committed yet (and this check would not come again).
+        try:
+            if rewound:
+                await consumer.commit(rewound)
+        except KafkaError as exc:
+            log.warning("read model: table recreated, but the re-read could not be committed yet: %s", exc)
+            return False
         log.warning("read model: table recreated; re-applying the events of the last %d h",
                     self.settings.order_cache_ttl_hours)  # fmt: skip
         return True

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from daemons.relay import Relay
+from daemons.relay.projector import Projector
 from tests.integration.relay_support import (
     db,
     free_ports,
@@ -26,6 +27,7 @@ from tests.integration.relay_support import (
 from uoom.config import Settings
 from uoom.provision import ensure_status_table
 from uoom.stack import Stack
+from uoom.stores import kafka
 from uoom.stores.aws import dynamodb_client
 
 __all__ = ["relay_dsn", "topic"]  # fixtures
@@ -79,3 +81,32 @@ async def test_projector_recreates_the_table_and_reapplies_the_topic_after_dynam
             return {order: await _version(own, order) for order in expected} == expected
 
         await until(rebuilt, 60, every=0.5)
+
+
+async def test_a_rewind_is_committed_so_that_a_rebalance_cannot_undo_it(settings: Settings, topic: str) -> None:
+    """A rebalance resets a partition's position to its group's committed offset: a rewind that
+    only seeks is lost when one comes before the next commit, and the table's check does not
+    come again. So the rewind commits the offsets it sought (real Kafka, the projector's group)."""
+    cfg = settings.model_copy(update={"kafka_topic": topic, "relay_projector_group": f"projector-{topic}"})
+    sender = kafka.producer(cfg)
+    await sender.start()
+    try:
+        for partition in range(6):
+            await sender.send_and_wait(topic, b"{}", partition=partition)
+    finally:
+        await sender.stop()
+    reader = kafka.consumer(cfg, topic, group_id=cfg.relay_projector_group)
+    await reader.start()
+    try:
+
+        async def read_all() -> bool:
+            await reader.getmany(timeout_ms=200)
+            return len(reader.assignment()) == 6 and all([await reader.position(tp) == 1 for tp in reader.assignment()])
+
+        await until(read_all, 30, every=0.1)
+        await reader.commit()
+        assert await Projector(cfg)._rewind(reader)
+        committed = {tp.partition: await reader.committed(tp) for tp in reader.assignment()}
+    finally:
+        await reader.stop()
+    assert committed == dict.fromkeys(range(6), 0)  # back to the events of the read model's lifetime
