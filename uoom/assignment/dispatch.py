@@ -6,11 +6,12 @@ partitioning (each order takes one of: a single on a channel, a pair with anothe
 bundling channel, joining an open trip, the fallback; a single or a pair holds one slot; an open trip
 takes one joiner). One order alone takes its cheapest option (exact, no solver). Otherwise the trips
 are priced (pricing.py): a Lagrangian relaxation of the capacities proposes trips and proves a lower
-bound, and min-cost flows with the proposed pairs as rows place everything else exactly. If the
-proven gap is above GAP_TARGET, the problem small enough for CP-SAT to prove in time
-(MAX_SEARCH_PAIRS) and time is left, CP-SAT searches the full model from that answer
-(trip_model.py) until the deadline and keeps the better one. `Plan.gap` is (objective - best proven
-bound) / objective.
+bound, and min-cost flows with the proposed pairs as rows place everything else exactly; while the
+proven gap is above GAP_TARGET and time is left, a local search there changes one trip at a time,
+each change checked by a flow solve. If the gap is still above GAP_TARGET, the problem small enough
+for CP-SAT to prove in time (MAX_SEARCH_PAIRS) and time is left, CP-SAT searches the full model
+from that answer (trip_model.py) until the deadline and keeps the better one. `Plan.gap` is
+(objective - best proven bound) / objective.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from uoom.assignment.trips import Bundling, TripOrder, legs, route
 from uoom.domain.channels import Channel, Weights
 
 log = logging.getLogger(__name__)
-GAP_TARGET = 0.005  # below this proven gap the priced answer is final; above it CP-SAT searches
+GAP_TARGET = 0.005  # below this proven gap the priced answer is final; above it a local search, then CP-SAT
 PRICED_MARGIN_S = 0.006  # no improvement starts later than this before the deadline (a flow solve + the answer)
 MIN_SEARCH_S = 0.005  # less time than this left: no CP-SAT (it would not even finish its set-up)
 # Above this many orders x channels CP-SAT does not prove anything within tens of ms (200 x 12 took
@@ -112,7 +113,7 @@ def dispatch(
         total = sum(int(table.dense[i, j]) if j >= 0 else table.fallback[i] or 0 for i, j in enumerate(choice))
         placements = _placements(orders, channels, [], choice, open_trips)
         return Plan(placements, "flow", "OPTIMAL", total, total, (perf_counter() - start) * 1000)
-    taken, choice, total, bound = priced(table, extra, start + deadline_ms / 1000 - PRICED_MARGIN_S)
+    taken, choice, total, bound = priced(table, extra, start + deadline_ms / 1000 - PRICED_MARGIN_S, gap_target)
     formulation: Literal["priced", "cpsat"] = "priced"
     status: Status = "OPTIMAL" if total == bound else "FEASIBLE"
     budget = deadline_ms / 1000 - (perf_counter() - start) - MARGIN_S
