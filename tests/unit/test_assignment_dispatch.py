@@ -144,17 +144,24 @@ def recomputed_objective(
     return total
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_the_reported_objective_is_what_the_placements_cost_and_the_bound_holds_for_large_groups(seed: int) -> None:
-    """One busy restaurant: its group has more configurations than are enumerated (relaxed order
-    by order); the objective is still the placements' own, and the bound still below the optimum."""
-    rng = random.Random(100 + seed)
-    orders = random_orders(rng, rng.randint(14, 22), 2)
+def busy_instance(rng: random.Random, n: int, restaurants: int,
+                  ) -> tuple[list[TripOrder], list[Channel], Bundling, list[OpenTrip]]:  # fmt: skip
+    """`n` orders of a few restaurants, three channels of which two bundle, and four open trips."""
+    orders = random_orders(rng, n, restaurants)
     chans = random_channels(rng, 3)
     bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=900.0, on_time_s=2700.0)
     earlier = random_orders(rng, 4, 2)
     trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(earlier)]
     trips = [t for t in trips if t.order.distance_km <= {c.id: c for c in chans}[t.channel_id].radius_km]
+    return orders, chans, bundling, trips
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_reported_objective_is_what_the_placements_cost_and_the_bound_holds_for_large_groups(seed: int) -> None:
+    """One busy restaurant: its group has more configurations than are enumerated (relaxed order
+    by order); the objective is still the placements' own, and the bound still below the optimum."""
+    rng = random.Random(100 + seed)
+    orders, chans, bundling, trips = busy_instance(rng, rng.randint(14, 22), 2)
     fast = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=10_000, gap_target=1.0)
     best = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
     for plan in (fast, best):
@@ -172,12 +179,7 @@ def test_the_local_search_keeps_a_feasible_plan_with_its_exact_objective(
     the placements' own, never worse than without the search, the bound still below the optimum."""
     monkeypatch.setattr(importlib.import_module("uoom.assignment.dispatch"), "MAX_SEARCH_PAIRS", 0)
     rng = random.Random(500 + seed)
-    orders = random_orders(rng, rng.randint(12, 30), rng.randint(2, 4))
-    chans = random_channels(rng, 3)
-    bundling = Bundling(frozenset(c.id for c in chans[:2]), ready_within_s=900.0, on_time_s=2700.0)
-    earlier = random_orders(rng, 4, 2)
-    trips = [OpenTrip(f"t{k}", chans[k % 2].id, o, rng.uniform(0, 400)) for k, o in enumerate(earlier)]
-    trips = [t for t in trips if t.order.distance_km <= {c.id: c for c in chans}[t.channel_id].radius_km]
+    orders, chans, bundling, trips = busy_instance(rng, rng.randint(12, 30), rng.randint(2, 4))
     rounds = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=10_000, gap_target=1.0)
     searched = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=10_000, gap_target=1e-9)
     best = dispatch(orders, chans, bundling=bundling, open_trips=trips, deadline_ms=30_000, gap_target=0.0)
