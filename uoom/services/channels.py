@@ -100,7 +100,8 @@ async def board_held(riders: list[tuple[uuid.UUID, ChannelAssignment, TripPlan]]
             assigned = {o.id: o for o in await uow.assign_unassigned([(i, c) for i, c, _ in seated], seats)}
             if len(assigned) != len(seated):  # locked and checked above: a bug, not a race; roll the bumps back
                 raise RuntimeError("board_held: a locked held order was not assigned")
-            joins = [(b.first_rider.id, order_id, plans[order_id]) for order_id, _, b in seated if b.first_rider]
+            joins = [(b.first_rider.id, order_id, plans[order_id]) for order_id, _, b in seated
+                     if b.first_rider is not None]  # fmt: skip
             rejoined = {first.id: first for first in await uow.set_co_riders(joins)}
             for order_id, _, boarding in seated:
                 order = assigned[order_id]
