@@ -31,6 +31,7 @@ import asyncpg
 from daemons.background import Background, rounds_as_leader
 from daemons.optimizer.trips import TripPlanner
 from uoom.assignment import CurrentAssignment, Reassignment, reoptimize
+from uoom.assignment.dispatch import ROUND_DEADLINE_MS, ROUND_PART_ORDERS
 from uoom.config import Settings
 from uoom.domain.orders import ChannelAssignment, trip_plan_of
 from uoom.live_channels import LiveChannels, LiveView
@@ -41,15 +42,9 @@ from uoom.stores.unit_of_work import PostgresUnitOfWork
 log = logging.getLogger("uoom.optimizer.reoptimizer")
 LEADER_LOCK = 0x75_6F_6F_6E  # one re-optimizing replica at a time
 RESERVE_WINDOW_S = 60.0  # the arrival rate behind the reserve: orders placed over the last minute
-# An in-time round answers no request: it may take a second, not a request's 80 ms. Cut short, a
-# round places nothing, and a backlog (after an outage, on a busy machine) would never be placed.
-RELEASE_DEADLINE_MS = 1000.0
-# Due orders per dispatch() with trips in a round: its pricing grows faster than the orders (500
-# orders of 15 restaurants with 3,000 open trips: 2-4 s of CPU with the GIL held, the create path's
-# solves stalled behind it; 20: a few ms). A later part joins the trips an earlier one opened. The
-# parts are spread over up to half the interval (at most ROUND_PART_GAP_S apart): a round's events
-# committed at once queued behind each other in the relay, and the creates' events behind them.
-ROUND_PART_ORDERS = 20
+# A round's parts (ROUND_PART_ORDERS) are spread over up to half the interval, at most this far
+# apart: a round's events committed at once queued behind each other in the relay, and the
+# creates' events behind them.
 ROUND_PART_GAP_S = 1.0
 
 
@@ -145,7 +140,7 @@ class Reoptimizer(Background):
         now = datetime.now(UTC)
         current = [current_assignment(r, now) for r in rows]
         restaurants = [str(r["restaurant_id"]) for r in rows]
-        deadline_ms = max(self.settings.optimizer_deadline_ms, RELEASE_DEADLINE_MS)
+        deadline_ms = max(self.settings.optimizer_deadline_ms, ROUND_DEADLINE_MS)
         if self.trips is not None and self.trips.applies(live, restaurants):
             assigned = []
             parts = math.ceil(len(current) / ROUND_PART_ORDERS)

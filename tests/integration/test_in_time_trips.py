@@ -13,10 +13,11 @@ from functools import partial
 
 import asyncpg
 
-from daemons.optimizer.reoptimizer import ROUND_PART_ORDERS, Reoptimizer
+from daemons.optimizer.reoptimizer import Reoptimizer
 from daemons.optimizer.trips import OpenTripsFeed, TripCounts, TripPlanner
 from tests.integration.test_optimizer_trips import BUNDLERS, RESTAURANT_ID, first_rider
 from tests.integration.test_reoptimizer import MINUTE, _prep_s, held
+from uoom.assignment.dispatch import ROUND_PART_ORDERS
 from uoom.domain.orders import ChannelAssignment, TripPlan
 from uoom.live_channels import LiveChannels
 from uoom.services.channels import IN_TIME, board_held, open_held_trips

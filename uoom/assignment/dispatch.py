@@ -39,6 +39,14 @@ MIN_SEARCH_S = 0.005  # less time than this left: no CP-SAT (it would not even f
 # Above this many orders x channels CP-SAT does not prove anything within tens of ms (200 x 12 took
 # 100-900 ms): the priced answer is final there unless gap_target is 0 (an exact reference).
 MAX_SEARCH_PAIRS = 600
+# The in-time rounds (the optimizer's, daemons/optimizer/reoptimizer.py, and the replay's) solve
+# with these. A round answers no request: it may take a second, not a request's 80 ms; cut short,
+# it places nothing, and a backlog (after an outage, on a busy machine) would never be placed.
+ROUND_DEADLINE_MS = 1000.0
+# Due orders per dispatch() with trips in a round: its pricing grows faster than the orders (500
+# orders of 15 restaurants with 3,000 open trips: 2-4 s of CPU with the GIL held, the create path's
+# solves stalled behind it; 20: a few ms). A later part joins the trips an earlier one opened.
+ROUND_PART_ORDERS = 20
 
 
 @dataclass(frozen=True, slots=True)

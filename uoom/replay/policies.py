@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from uoom.assignment import CurrentAssignment, Delivery, Weights, greedy, reoptimize, static_priority
-from uoom.assignment.dispatch import dispatch
+from uoom.assignment.dispatch import ROUND_DEADLINE_MS, ROUND_PART_ORDERS, dispatch
 from uoom.assignment.trips import route, trip_faults
 from uoom.domain.channels import Channel
 from uoom.domain.ranking import ranked
@@ -35,8 +35,6 @@ EXACT_MS = 10_000.0  # the batch policy is the exact reference: no practical dea
 IN_TIME_LEAD_S = 480.0
 IN_TIME_EVERY_S = 30.0
 PRODUCT_DEADLINE_MS = 80.0  # what the API gives the optimizer (100 ms timeout, less the margin)
-ROUND_DEADLINE_MS = 1000.0  # what the optimizer gives an in-time round (its RELEASE_DEADLINE_MS)
-ROUND_PART_ORDERS = 20  # due orders per dispatch() in a round (the optimizer's ROUND_PART_ORDERS)
 
 
 def replay(
