@@ -54,7 +54,9 @@ async def test_two_of_every_daemon_share_the_work_and_lose_nothing_when_one_of_e
             # a key of its own: the probe's polling would otherwise share the load's per-key limit
             probe_key = (await create_key(fault_stack.settings, "cache-probe", fault_stack.dsn))[1]
             lags = await _status_caches_follow_each_other(api_a, api_b, probe_key)
+            failures_before = await _lease_failures(fault_stack, (api_a, api_b))
             admitted, sent, span = await _burst_through_both(fault_stack, api_a, api_b)
+            lease_failures = await _lease_failures(fault_stack, (api_a, api_b)) - failures_before
             rounds_before = await _rounds(platform["optimizer"])
         finally:
             sampler.cancel()
@@ -72,8 +74,13 @@ async def test_two_of_every_daemon_share_the_work_and_lose_nothing_when_one_of_e
     assert max(leaders, default=0) == 1, f"the re-optimization lock was held {max(leaders)} times at once"
     assert sum(rounds_before) > 0, "no re-optimization round ran"
     assert rounds_after > rounds_before[1], f"the surviving optimizer ran no round within {TAKEOVER_S} s of the kill"
-    # the rate limit holds across the two processes: at most LIMIT per wall-clock second
-    assert admitted <= LIMIT * span, f"{admitted} of {sent} admitted in {span} s across two processes (limit {LIMIT}/s)"
+    # the rate limit holds across the two processes: at most LIMIT per wall-clock second, while
+    # Redis answers every lease; a lease it did not answer in time lets that worker admit up to
+    # LIMIT alone for the rest of that second (daemons/api/ratelimit.py), seen on CI's busy cores
+    assert admitted <= LIMIT * (span + lease_failures), (
+        f"{admitted} of {sent} admitted in {span} s across two processes (limit {LIMIT}/s, "
+        f"{lease_failures} leases Redis did not answer in time)"
+    )
     assert admitted >= LIMIT, f"only {admitted} of {sent} admitted: the limit refuses too much"
     # every process's status cache followed the changes made through the other
     assert max(lags) <= CACHE_BOUND_S, lags
@@ -87,7 +94,8 @@ async def test_two_of_every_daemon_share_the_work_and_lose_nothing_when_one_of_e
     record("one of two of every daemon SIGKILLed", load=load, fault_s=0.0, books_s=books.seconds, problems=problems,
            recovery={"drained": drained, "firstSuccess": load.first_success_after(killed)},
            notes=f"status cache lag across processes: max {max(lags):.2f} s; rate limit {LIMIT}/s: {admitted} of "
-                 f"{sent} admitted in {span} wall-clock seconds through two processes")  # fmt: skip
+                 f"{sent} admitted in {span} wall-clock seconds through two processes, {lease_failures} "
+                 f"leases unanswered")  # fmt: skip
     assert not problems, problems
 
 
@@ -184,6 +192,13 @@ async def _retried(client: httpx.AsyncClient, method: str, url: str, **kwargs: A
             return answer
         await asyncio.sleep(0.5)
     raise AssertionError("unreachable")
+
+
+async def _lease_failures(stack: FaultStack, apis: tuple[Daemon, ...]) -> int:
+    """The rate limiter's leases that Redis did not answer in time, over the API processes."""
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=5) as client:
+        answers = await asyncio.gather(*(client.get(f"{d.url}/api/metrics") for d in apis))
+    return sum(int(a.json()["api"]["rateLimit"]["redisFailures"]) for a in answers)
 
 
 async def _burst_through_both(stack: FaultStack, a: Daemon, b: Daemon) -> tuple[int, int, int]:
